@@ -1,0 +1,3 @@
+from jobfallback.cli import main
+
+main()

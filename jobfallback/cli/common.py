@@ -1,0 +1,77 @@
+"""Pieces every command shares: output format, settings from flags, rendering, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+
+from jobfallback.errors import JobFallbackError
+from jobfallback.settings import Settings, load_settings
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+
+
+OutputOption = typer.Option(Output.text, "--output", "-o", help="text for people, json for scripts.")
+DatabaseUrlOption = typer.Option(
+    None, "--database-url", help="PostgreSQL URL [env: DATABASE_URL; unset: embedded PostgreSQL]."
+)
+HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL [env: TFY_HOST].")
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Load settings with flag overrides; a bad value exits 2 with one line."""
+    with exit_on_error():
+        return load_settings(**overrides)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Turn a JobFallbackError into its one-line message and exit code.
+
+    typer.Exit is not a JobFallbackError, so it passes through untouched.
+    """
+    try:
+        yield
+    except JobFallbackError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
+    """A plain aligned table: readable in a terminal and in CI logs alike."""
+    if not rows:
+        typer.echo(empty)
+        return
+    cells = [[("-" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    typer.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,5 @@
+"""`jobfallback configs` commands."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="configs commands.")

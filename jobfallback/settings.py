@@ -1,0 +1,139 @@
+"""Every environment variable jobfallback reads, validated once.
+
+Flags override the environment: the CLI passes them as keyword arguments to `load_settings`.
+Invalid values become one UsageError line naming the variable and what is allowed (exit 2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobfallback.errors import UsageError
+
+_ALLOWED = {
+    "TF_SERVICE_API_TOKEN": "a TrueFoundry API token",
+    "TF_USER_API_TOKEN": "a TrueFoundry API token",
+    "JOB_FALLBACK_ENABLED": "true or false",
+    "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "a whole number of minutes from 1 to 525600",
+    "TFY_HOST": "an http(s) URL such as https://acme.truefoundry.cloud",
+    "DATABASE_URL": "a URL such as postgresql://user:password@host:5432/dbname",
+    "JOB_FALLBACK_CONCURRENCY": "a whole number from 1 to 256",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
+
+    tf_service_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TF_SERVICE_API_TOKEN", "tf_service_api_token")
+    )
+    tf_user_api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TF_USER_API_TOKEN", "tf_user_api_token")
+    )
+    job_fallback_enabled: bool = Field(
+        default=False, validation_alias=AliasChoices("JOB_FALLBACK_ENABLED", "job_fallback_enabled")
+    )
+    job_fallback_stuck_threshold_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=525600,
+        validation_alias=AliasChoices(
+            "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "job_fallback_stuck_threshold_minutes"
+        ),
+    )
+    tfy_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("TFY_HOST", "tfy_host")
+    )
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
+    job_fallback_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("JOB_FALLBACK_CONCURRENCY", "job_fallback_concurrency"),
+    )
+
+    @field_validator("tf_service_api_token", "tf_user_api_token", "database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tfy_host", mode="before")
+    @classmethod
+    def _check_host(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        parts = urlsplit(str(value).strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL")
+        return str(value).strip().rstrip("/")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _check_database_url(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        parts = urlsplit(raw)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("not a postgresql:// URL")
+        try:
+            parts.port  # noqa: B018  (raises on a non-numeric port)
+        except ValueError as exc:
+            raise ValueError("bad port") from exc
+        return raw
+
+    @property
+    def service_token(self) -> str | None:
+        return self.tf_service_api_token.get_secret_value() if self.tf_service_api_token else None
+
+    @property
+    def user_token(self) -> str | None:
+        """Interactive commands act as the user when a user token is set."""
+        token = self.tf_user_api_token or self.tf_service_api_token
+        return token.get_secret_value() if token else None
+
+    @property
+    def database_dsn(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for the start-of-run log line: secrets shown as set/unset."""
+        return {
+            "TF_SERVICE_API_TOKEN": "set" if self.tf_service_api_token else "unset",
+            "TF_USER_API_TOKEN": "set" if self.tf_user_api_token else "unset",
+            "JOB_FALLBACK_ENABLED": self.job_fallback_enabled,
+            "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": self.job_fallback_stuck_threshold_minutes,
+            "TFY_HOST": self.tfy_host or "unset",
+            "DATABASE_URL": _mask_dsn(self.database_dsn) if self.database_dsn else "embedded",
+            "JOB_FALLBACK_CONCURRENCY": self.job_fallback_concurrency,
+        }
+
+
+def _mask_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment, apply non-None flag overrides, and validate.
+
+    Raises UsageError with one line per the first invalid variable.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        env = field.upper()
+        allowed = _ALLOWED.get(env, "a valid value")
+        raise UsageError(f"{env} is invalid ({error['msg']}); set it to {allowed}") from None

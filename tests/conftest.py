@@ -1,0 +1,24 @@
+"""Shared fixtures. Each fixture family lives in tests/fixtures/ and is registered here."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.sandbox"]
+
+# Every variable the code reads: tests start from a clean environment.
+_APP_ENV = (
+    "TF_SERVICE_API_TOKEN",
+    "TF_USER_API_TOKEN",
+    "JOB_FALLBACK_ENABLED",
+    "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES",
+    "JOB_FALLBACK_CONCURRENCY",
+    "TFY_HOST",
+    "DATABASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _APP_ENV:
+        monkeypatch.delenv(name, raising=False)
