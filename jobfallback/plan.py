@@ -1,0 +1,178 @@
+"""The pure part of a sweep: group configs by source, find stuck runs, match them, plan moves.
+
+Data in, data out: no I/O and no clock reads (`now` is passed in), so every rule here is
+tested exhaustively without servers.
+
+Matching rules (documented in the README):
+- A job-specific config (one with `sourceJobId`) governs that job in its source workspace.
+- Otherwise the first generic config of the source wins, "first" being the lowest config id
+  (the oldest config); `configs list` shows configs in that order.
+- The matched config's `stuckThresholdMinutes` applies, else the global threshold; a run is
+  stuck when it is in CREATED and `now - createdAt >= threshold`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from jobfallback.models import Application, FallbackConfig, JobRun, PlannedMove, RunStatus
+
+
+@dataclass(frozen=True, order=True)
+class Source:
+    cluster_id: str
+    workspace_id: str
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}/{self.workspace_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        cluster, sep, workspace = text.partition("/")
+        if not sep or not cluster.strip() or not workspace.strip():
+            raise ValueError("expected CLUSTER/WORKSPACE, e.g. gpu-east/ws-ml")
+        return cls(cluster.strip(), workspace.strip())
+
+
+@dataclass
+class SourceGroup:
+    """The enabled configs of one source, split the way matching uses them."""
+
+    source: Source
+    job_specific: dict[str, FallbackConfig] = field(default_factory=dict)
+    generic: list[FallbackConfig] = field(default_factory=list)  # ordered by id
+
+    @property
+    def job_ids(self) -> list[str] | None:
+        """The jobs to list, or None for every job of the source (a generic config covers all)."""
+        return None if self.generic else sorted(self.job_specific)
+
+
+@dataclass
+class Listing:
+    """What the API answered for one job of a source: the application and its CREATED runs."""
+
+    application: Application
+    runs: list[JobRun]
+
+
+@dataclass
+class Plan:
+    moves: list[PlannedMove]
+    deferred: list[PlannedMove]  # stuck and matched, but over --max-moves
+    runs_seen: int
+    stuck: int
+    warnings: list[str]
+
+
+def usable_configs(configs: Iterable[FallbackConfig]) -> tuple[list[FallbackConfig], list[str]]:
+    """Enabled configs that can drive a move; a config without a destination FQN is skipped."""
+    usable: list[FallbackConfig] = []
+    warnings: list[str] = []
+    for config in sorted(configs, key=lambda c: c.id):
+        if not config.enabled:
+            continue
+        if config.destination_workspace_fqn is None:
+            warnings.append(
+                f"config {config.id} has no destinationWorkspaceFqn and is skipped; "
+                "run `jobfallback configs backfill-fqn` to fill it"
+            )
+            continue
+        usable.append(config)
+    return usable, warnings
+
+
+def group_by_source(
+    configs: Iterable[FallbackConfig], *, only: Source | None = None
+) -> list[SourceGroup]:
+    """Group usable configs by (source cluster, source workspace), sources in sorted order."""
+    groups: dict[Source, SourceGroup] = {}
+    for config in sorted(configs, key=lambda c: c.id):
+        source = Source(config.source_cluster_id, config.source_workspace_id)
+        if only is not None and source != only:
+            continue
+        group = groups.setdefault(source, SourceGroup(source))
+        if config.source_job_id is None:
+            group.generic.append(config)
+        else:
+            group.job_specific.setdefault(config.source_job_id, config)
+    return [groups[s] for s in sorted(groups)]
+
+
+def age_minutes(run: JobRun, now: datetime) -> float:
+    return (now.timestamp() * 1000 - run.created_at) / 60000
+
+
+def is_stuck(run: JobRun, now: datetime, threshold_minutes: int) -> bool:
+    # Unknown statuses are never stuck: only CREATED is.
+    return run.status == RunStatus.CREATED and age_minutes(run, now) >= threshold_minutes
+
+
+def match(group: SourceGroup, application_id: str) -> tuple[FallbackConfig, str] | None:
+    """The config that governs a job of this source, and why it matched."""
+    specific = group.job_specific.get(application_id)
+    if specific is not None:
+        return specific, f"job-specific config {specific.id}"
+    if group.generic:
+        first = group.generic[0]
+        return first, f"first generic config {first.id} of {len(group.generic)}"
+    return None
+
+
+def plan_moves(
+    groups: Sequence[SourceGroup],
+    listings: dict[Source, list[Listing]],
+    *,
+    now: datetime,
+    default_threshold_minutes: int,
+    max_moves: int | None = None,
+) -> Plan:
+    """Match every stuck run to its config; oldest runs first, so a cap defers the newest."""
+    candidates: list[PlannedMove] = []
+    runs_seen = 0
+    warnings: list[str] = []
+    for group in groups:
+        for listing in listings.get(group.source, []):
+            app = listing.application
+            if app.workspace_id is not None and app.workspace_id != group.source.workspace_id:
+                warnings.append(
+                    f"job {app.id} is in workspace {app.workspace_id}, "
+                    f"not {group.source.workspace_id}; skipped"
+                )
+                continue
+            matched = match(group, app.id)
+            for run in listing.runs:
+                runs_seen += 1
+                if matched is None:
+                    continue
+                if run.application_id is not None and run.application_id != app.id:
+                    warnings.append(
+                        f"run {run.id} claims job {run.application_id}, "
+                        f"listed under {app.id}; skipped"
+                    )
+                    continue
+                config, reason = matched
+                threshold = config.stuck_threshold_minutes or default_threshold_minutes
+                if not is_stuck(run, now, threshold):
+                    continue
+                candidates.append(
+                    PlannedMove(
+                        run=run,
+                        application=app,
+                        config=config,
+                        age_minutes=round(age_minutes(run, now), 1),
+                        threshold_minutes=threshold,
+                        reason=reason,
+                    )
+                )
+    candidates.sort(key=lambda m: (m.run.created_at, m.run.id))
+    cut = len(candidates) if max_moves is None else max_moves
+    return Plan(
+        moves=candidates[:cut],
+        deferred=candidates[cut:],
+        runs_seen=runs_seen,
+        stuck=len(candidates),
+        warnings=warnings,
+    )
