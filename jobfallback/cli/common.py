@@ -21,7 +21,9 @@ class Output(StrEnum):
     json = "json"
 
 
-OutputOption = typer.Option(Output.text, "--output", "-o", help="text for people, json for scripts.")
+OutputOption = typer.Option(
+    Output.text, "--output", "-o", help="text for people, json for scripts."
+)
 DatabaseUrlOption = typer.Option(
     None, "--database-url", help="PostgreSQL URL [env: DATABASE_URL; unset: embedded PostgreSQL]."
 )

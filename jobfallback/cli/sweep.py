@@ -1,13 +1,248 @@
 """`jobfallback sweep` and `jobfallback history`."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
 import typer
 
+from jobfallback.cli.common import (
+    DatabaseUrlOption,
+    HostOption,
+    Output,
+    OutputOption,
+    exit_on_error,
+    fail,
+    print_json,
+    print_table,
+    settings_from,
+)
+from jobfallback.logs import LogFormat, event, get_logger, setup_logging
+from jobfallback.models import MoveState, PlannedMove
+from jobfallback.move import MoveOutcome
+from jobfallback.plan import Source
+from jobfallback.settings import Settings
+from jobfallback.store import MoveJournal, open_store
+from jobfallback.sweep import Progress, SweepOptions, SweepResult, no_progress, run_pass
+from jobfallback.truefoundry import TrueFoundryClient
 
-def sweep() -> None:
-    """Run one pass: move runs stuck in CREATED to their fallback destination."""
-    raise typer.Exit(0)
+log = get_logger("cli")
+
+LogFormatOption = typer.Option(
+    "auto", "--log-format", help="auto (text on a terminal, else JSON), json or text."
+)
 
 
-def history() -> None:
-    """List the move journal."""
-    raise typer.Exit(0)
+def _parse_source(value: str | None) -> Source | None:
+    if value is None:
+        return None
+    try:
+        return Source.parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from None
+
+
+@contextmanager
+def _progress_display(enabled: bool) -> Iterator[Progress]:
+    """A live progress bar on a terminal; nothing otherwise (logs carry the events)."""
+    if not enabled:
+        yield no_progress
+        return
+    from rich.progress import Progress as RichProgress  # imported lazily: keeps --help fast
+
+    with RichProgress(transient=True, console=None) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        yield update
+
+
+def _move_row(planned: PlannedMove, outcome: MoveOutcome | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "sourceRun": planned.run.name,
+        "sourceRunId": planned.run.id,
+        "job": planned.application.name,
+        "jobId": planned.application.id,
+        "ageMinutes": planned.age_minutes,
+        "thresholdMinutes": planned.threshold_minutes,
+        "configId": planned.config.id,
+        "reason": planned.reason,
+        "destinationWorkspaceFqn": planned.destination_workspace_fqn,
+    }
+    if outcome is not None:
+        row["outcome"] = outcome.state.value
+        row["detail"] = outcome.detail
+    return row
+
+
+def _render(result: SweepResult, output: Output) -> None:
+    outcomes = {o.source_run_id: o for o in result.outcomes}
+    rows = [_move_row(m, outcomes.get(m.run.id)) for m in result.plan.moves]
+    if output == Output.json:
+        print_json(
+            {
+                "report": result.report,
+                "moves": rows,
+                "deferred": [_move_row(m, None) for m in result.plan.deferred],
+            }
+        )
+        return
+    headers = ["source run", "job", "age (min)", "config", "why", "destination"]
+    keys = ["sourceRun", "job", "ageMinutes", "configId", "reason", "destinationWorkspaceFqn"]
+    if not result.report.dry_run:
+        headers.append("outcome")
+        keys.append("outcome")
+    empty = "Nothing stuck: no run to move."
+    print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=empty)
+    r = result.report
+    typer.echo(
+        f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
+        f" ({r.sources_failed} failed), jobs {r.jobs_listed}, runs seen {r.runs_seen},"
+        f" stuck {r.stuck}, planned {r.planned}, deferred {r.deferred}, moved {r.moved},"
+        f" skipped {r.skipped}, failed {r.failed}, API calls {r.api_calls},"
+        f" {r.duration_seconds:.2f}s"
+    )
+
+
+def _execute(
+    settings: Settings, token: str, host: str, options: SweepOptions, progress: Progress
+) -> SweepResult:
+    with open_store(settings.database_dsn) as store:
+        configs = store.configs.list(enabled_only=True)
+
+        async def run(journal: MoveJournal | None) -> SweepResult:
+            async with TrueFoundryClient(
+                host, token, concurrency=settings.job_fallback_concurrency
+            ) as client:
+                return await run_pass(
+                    client, configs, journal, options, now=datetime.now(tz=UTC), progress=progress
+                )
+
+        if options.dry_run:
+            return asyncio.run(run(None))
+        with store.sweep_lock() as held:
+            if not held:
+                event(log, logging.INFO, "another sweep holds the lock; exiting")
+                raise typer.Exit(0)
+            return asyncio.run(run(store.journal))
+
+
+def sweep(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Plan only: print what would move; write nothing."
+    ),
+    threshold_minutes: int | None = typer.Option(
+        None,
+        "--threshold-minutes",
+        min=1,
+        help="Stuck threshold [env: JOB_FALLBACK_STUCK_THRESHOLD_MINUTES; default 60].",
+    ),
+    max_moves: int | None = typer.Option(
+        None, "--max-moves", min=0, help="Move at most N runs this pass (oldest first)."
+    ),
+    source: str | None = typer.Option(
+        None, "--source", metavar="CLUSTER/WORKSPACE", help="Only this source."
+    ),
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        min=1,
+        max=256,
+        help="API requests in flight [env: JOB_FALLBACK_CONCURRENCY; default 16].",
+    ),
+    output: Output = OutputOption,
+    log_format: str = LogFormatOption,
+    host: str | None = HostOption,
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """Run one pass: move runs stuck in CREATED to their fallback destination, then exit.
+
+    Exit codes: 0 done (also: disabled, no token, lock held, nothing stuck), 1 some moves or
+    sources failed, 2 bad usage or settings, 3 could not run (store or API unreachable, token
+    refused).
+    """
+    if log_format not in ("auto", "json", "text"):
+        raise typer.BadParameter("choose auto, json or text", param_hint="--log-format")
+    fmt: LogFormat = log_format  # type: ignore[assignment]
+    setup_logging(fmt)
+    only = _parse_source(source)
+    settings = settings_from(
+        tfy_host=host,
+        database_url=database_url,
+        job_fallback_stuck_threshold_minutes=threshold_minutes,
+        job_fallback_concurrency=concurrency,
+    )
+    event(log, logging.INFO, "sweep starting", dry_run=dry_run, **settings.masked())
+    if not dry_run and not settings.job_fallback_enabled:
+        event(
+            log,
+            logging.INFO,
+            "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
+            "`jobfallback sweep --dry-run` shows what would move",
+        )
+        return
+    token = settings.service_token
+    if token is None:
+        event(log, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
+        return
+    if settings.tfy_host is None:
+        raise fail("TFY_HOST is not set; set it (or --host) to the control-plane URL", 2)
+    options = SweepOptions(
+        threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
+        dry_run=dry_run,
+        max_moves=max_moves,
+        source=only,
+    )
+    show_progress = output == Output.text and sys.stderr.isatty()
+    with exit_on_error(), _progress_display(show_progress) as progress:
+        result = _execute(settings, token, settings.tfy_host, options, progress)
+    _render(result, output)
+    event(
+        log,
+        logging.INFO,
+        "sweep finished",
+        exit_code=result.exit_code,
+        **result.report.model_dump(exclude={"warnings"}),
+    )
+    raise typer.Exit(result.exit_code)
+
+
+def history(
+    limit: int = typer.Option(50, "--limit", min=1, help="Newest N moves."),
+    state: MoveState | None = typer.Option(None, "--state", help="Only moves in this state."),
+    output: Output = OutputOption,
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """List the move journal: what moved where, when, its state and any error."""
+    settings = settings_from(database_url=database_url)
+    with exit_on_error(), open_store(settings.database_dsn) as store:
+        records = store.journal.history(limit=limit, state=state)
+    if output == Output.json:
+        print_json(records)
+        return
+    print_table(
+        ["updated", "source run", "job", "destination", "dest run", "state", "error"],
+        [
+            [
+                r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.source_run_name,
+                r.source_application_name,
+                r.destination_workspace_fqn,
+                r.destination_run_name,
+                r.state.value,
+                r.error,
+            ]
+            for r in records
+        ],
+        empty="No moves recorded yet.",
+    )

@@ -1,0 +1,202 @@
+"""One pass of the sweeper: configs -> sources -> CREATED runs -> stuck -> plan -> moves -> report.
+
+The I/O stages live here; the decisions live in `plan` (pure) and `move` (the state machine).
+Sources are fetched concurrently and moves run concurrently; the client bounds the number of
+requests in flight, so the pass is as fast as the API allows and never floods it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from jobfallback.logs import event, get_logger
+from jobfallback.models import (
+    FallbackConfig,
+    JobRun,
+    MoveState,
+    PlannedMove,
+    RunStatus,
+    SweepReport,
+)
+from jobfallback.move import MoveOutcome, Mover
+from jobfallback.plan import (
+    Listing,
+    Plan,
+    Source,
+    SourceGroup,
+    group_by_source,
+    plan_moves,
+    usable_configs,
+)
+from jobfallback.store import MoveJournal
+from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient
+
+log = get_logger("sweep")
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """Used when nobody watches (not a terminal)."""
+
+
+@dataclass
+class SweepOptions:
+    threshold_minutes: int
+    dry_run: bool = False
+    max_moves: int | None = None
+    source: Source | None = None
+
+
+@dataclass
+class SweepResult:
+    report: SweepReport
+    plan: Plan
+    outcomes: list[MoveOutcome] = field(default_factory=list)
+    auth_refused: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 done, 1 some moves or sources failed, 3 nothing could be fetched or auth refused."""
+        report = self.report
+        if self.auth_refused or (
+            report.sources_total and report.sources_failed == report.sources_total
+        ):
+            return 3
+        if report.failed or report.sources_failed:
+            return 1
+        return 0
+
+
+async def fetch_source(client: TrueFoundryClient, group: SourceGroup) -> list[Listing]:
+    """The job applications of one source and the CREATED runs of each."""
+    apps = [
+        app
+        async for app in client.list_applications(
+            workspace_id=group.source.workspace_id, application_ids=group.job_ids
+        )
+        if app.type == "job"
+    ]
+
+    async def runs_of(app_id: str) -> list[JobRun]:
+        return [run async for run in client.list_job_runs(app_id, status=RunStatus.CREATED)]
+
+    runs = await asyncio.gather(*(runs_of(app.id) for app in apps))
+    return [Listing(app, app_runs) for app, app_runs in zip(apps, runs, strict=True)]
+
+
+async def _fetch_all(
+    client: TrueFoundryClient,
+    groups: Sequence[SourceGroup],
+    report: SweepReport,
+    progress: Progress,
+) -> tuple[dict[Source, list[Listing]], bool]:
+    listings: dict[Source, list[Listing]] = {}
+    auth_refused = False
+    done = 0
+
+    async def one(group: SourceGroup) -> None:
+        nonlocal done, auth_refused
+        try:
+            listings[group.source] = await fetch_source(client, group)
+            report.sources_scanned += 1
+        except AuthError as exc:
+            auth_refused = True
+            report.sources_failed += 1
+            event(log, logging.ERROR, "token refused", source=str(group.source), error=str(exc))
+        except ApiError as exc:
+            report.sources_failed += 1
+            event(log, logging.WARNING, "source failed", source=str(group.source), error=str(exc))
+        done += 1
+        progress("sources", done, len(groups))
+
+    await asyncio.gather(*(one(g) for g in groups))
+    return listings, auth_refused
+
+
+async def _move_all(
+    mover: Mover, plan: Plan, report: SweepReport, progress: Progress
+) -> list[MoveOutcome]:
+    done = 0
+
+    async def one(planned: PlannedMove) -> MoveOutcome:
+        nonlocal done
+        outcome = await mover.move(planned)
+        done += 1
+        progress("moves", done, len(plan.moves))
+        return outcome
+
+    outcomes = list(await asyncio.gather(*(one(m) for m in plan.moves)))
+    for outcome in outcomes:
+        if outcome.state == MoveState.DONE:
+            report.moved += 1
+        elif outcome.state == MoveState.SKIPPED:
+            report.skipped += 1
+        else:
+            report.failed += 1
+    return outcomes
+
+
+async def run_pass(
+    client: TrueFoundryClient,
+    configs: Sequence[FallbackConfig],
+    journal: MoveJournal | None,
+    options: SweepOptions,
+    *,
+    now: datetime,
+    progress: Progress = no_progress,
+) -> SweepResult:
+    """One full pass. With `journal` None (a dry run) nothing is written anywhere."""
+    started = time.monotonic()
+    report = SweepReport(dry_run=options.dry_run)
+    usable, warnings = usable_configs(configs)
+    for warning in warnings:
+        event(log, logging.WARNING, warning)
+    groups = group_by_source(usable, only=options.source)
+    report.sources_total = len(groups)
+
+    listings, auth_refused = await _fetch_all(client, groups, report, progress)
+    report.jobs_listed = sum(len(v) for v in listings.values())
+    plan = plan_moves(
+        groups,
+        listings,
+        now=now,
+        default_threshold_minutes=options.threshold_minutes,
+        max_moves=options.max_moves,
+    )
+    for warning in plan.warnings:
+        event(log, logging.WARNING, warning)
+    report.warnings = warnings + plan.warnings + client.skipped_items
+    report.runs_seen, report.stuck = plan.runs_seen, plan.stuck
+    report.planned, report.deferred = len(plan.moves), len(plan.deferred)
+    if plan.deferred:
+        event(
+            log,
+            logging.INFO,
+            "moves over --max-moves left for the next pass",
+            deferred=len(plan.deferred),
+        )
+
+    outcomes: list[MoveOutcome] = []
+    if options.dry_run or journal is None:
+        for planned in plan.moves:
+            event(
+                log,
+                logging.INFO,
+                "DRY-RUN: would move",
+                source_run=planned.run.name,
+                job=planned.application.name,
+                destination=planned.destination_workspace_fqn,
+                reason=planned.reason,
+            )
+    else:
+        outcomes = await _move_all(Mover(client, journal), plan, report, progress)
+
+    report.api_calls = sum(client.calls.values())
+    report.duration_seconds = round(time.monotonic() - started, 3)
+    return SweepResult(report=report, plan=plan, outcomes=outcomes, auth_refused=auth_refused)
