@@ -1,0 +1,334 @@
+"""TrueFoundryClient: one method per endpoint of the contract, with pagination and retries.
+
+One httpx.AsyncClient (one connection pool) per client object; a semaphore bounds the requests
+in flight to `concurrency`. Every attempt is counted in `calls`, every retry in `retries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Sequence
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, NamedTuple, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import RetryCallState
+
+from jobfallback.logs import event, get_logger
+from jobfallback.models import Application, Deployment, JobRun, Workspace
+from jobfallback.truefoundry.errors import (
+    ApiError,
+    bad_response,
+    error_from_response,
+    transport_error,
+    where,
+)
+from jobfallback.truefoundry.retry import RetryPolicy, parse_retry_after, retrying
+
+log = get_logger("truefoundry")
+
+M = TypeVar("M", bound=BaseModel)
+
+_API = "/api/svc/v1"
+
+
+class TerminateOutcome(StrEnum):
+    REQUESTED = "requested"
+    ALREADY_FINISHED = "already_finished"
+
+
+def run_alias(source_run_id: str) -> str:
+    """The alias of the destination run of a move: derived from the source run id only, so a
+    later pass finds the run it triggered. Fixed length, so no alias is a prefix of another."""
+    return "fb-" + hashlib.sha256(source_run_id.encode()).hexdigest()[:16]
+
+
+class _Answer(NamedTuple):
+    response: httpx.Response
+    body: Any
+
+
+def _query(**params: str | int | None) -> dict[str, str | int]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def _first_error(exc: ValidationError) -> str:
+    # Never the input value: manifests may carry secrets in `env`.
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "item"
+    return f"{field}: {error['msg']}"
+
+
+class TrueFoundryClient:
+    def __init__(
+        self,
+        host: str,
+        token: str,
+        *,
+        concurrency: int = 16,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen, so sharing it is safe)
+        page_size: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._host = host.rstrip("/")
+        self._token = token
+        self._concurrency = concurrency
+        self._retry = retry
+        self._page_size = page_size
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=self._host,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+        )
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.retries: collections.Counter[str] = collections.Counter()
+        self.skipped_items: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"TrueFoundryClient(host={self._host!r}, concurrency={self._concurrency})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ workspaces
+
+    def list_workspaces(
+        self, *, fqn: str | None = None, cluster_id: str | None = None, name: str | None = None
+    ) -> AsyncIterator[Workspace]:
+        params = _query(fqn=fqn, clusterId=cluster_id, name=name)
+        return self._paginate("list_workspaces", f"{_API}/workspaces", params, Workspace)
+
+    async def get_workspace(self, workspace_id: str) -> Workspace:
+        path = f"{_API}/workspaces/{quote(workspace_id, safe='')}"
+        return await self._get_one("get_workspace", path, Workspace)
+
+    # ------------------------------------------------------------ applications
+
+    def list_applications(
+        self,
+        *,
+        workspace_id: str | None = None,
+        cluster_id: str | None = None,
+        application_ids: Sequence[str] | None = None,
+        application_type: str | None = "job",
+    ) -> AsyncIterator[Application]:
+        if application_ids is not None and not application_ids:
+            # The server would read an empty filter as "no filter": every application.
+            raise ValueError("application_ids is empty; pass None to list every application")
+        params = _query(
+            workspaceId=workspace_id,
+            clusterId=cluster_id,
+            applicationId=",".join(application_ids) if application_ids else None,
+            applicationType=application_type,
+        )
+        return self._paginate("list_apps", f"{_API}/apps", params, Application)
+
+    async def get_application(self, application_id: str) -> Application:
+        path = f"{_API}/apps/{quote(application_id, safe='')}"
+        return await self._get_one("get_app", path, Application)
+
+    async def put_application(self, manifest: dict[str, Any]) -> Deployment:
+        """Create the application, or a new version of it: repeating it is harmless."""
+        payload = {
+            "manifest": manifest,
+            "dryRun": False,
+            "forceDeploy": False,
+            "triggerOnDeploy": False,
+        }
+        answer = await self._send("put_app", "PUT", f"{_API}/apps", json=payload)
+        return self._model(answer, "put_app", Deployment)
+
+    # ------------------------------------------------------------ job runs
+
+    def list_job_runs(
+        self, application_id: str, *, status: str | None = None, search_prefix: str | None = None
+    ) -> AsyncIterator[JobRun]:
+        path = f"{_API}/jobs/{quote(application_id, safe='')}/runs"
+        params = _query(status=status, searchPrefix=search_prefix)
+        return self._paginate("list_runs", path, params, JobRun)
+
+    async def get_job_run(self, application_id: str, run_name: str) -> JobRun:
+        path = f"{_API}/jobs/{quote(application_id, safe='')}/runs/{quote(run_name, safe='')}"
+        return await self._get_one("get_run", path, JobRun)
+
+    async def trigger_job(
+        self,
+        application_id: str,
+        *,
+        command: str | None,
+        params: dict[str, Any] | None,
+        alias: str,
+    ) -> JobRun:
+        """Trigger a run. Not idempotent: retried only when the request never left."""
+        run_input: dict[str, Any] = {}
+        if command is not None:
+            run_input["command"] = command
+        if params is not None:
+            run_input["params"] = params
+        payload = {
+            "applicationId": application_id,
+            "input": run_input,
+            "metadata": {"job_run_name_alias": alias},
+        }
+        answer = await self._send(
+            "trigger", "POST", f"{_API}/jobs/trigger", json=payload, idempotent=False
+        )
+        return self._model(answer, "trigger", JobRun)
+
+    async def find_run_by_alias(self, application_id: str, alias: str) -> JobRun | None:
+        """The run triggered earlier with `alias`, if any.
+
+        *Assumption* of the contract, kept here only: the alias is visible on the run (its
+        name is the alias, or starts with it) and `searchPrefix` finds it.
+        """
+        candidates = [
+            run
+            async for run in self.list_job_runs(application_id, search_prefix=alias)
+            if run.name.startswith(alias)
+        ]
+        exact = [run for run in candidates if run.name == alias]
+        return next(iter(exact or candidates), None)
+
+    async def terminate_job_run(self, deployment_id: str, run_name: str) -> TerminateOutcome:
+        params = _query(deploymentId=deployment_id, jobRunName=run_name)
+        try:
+            await self._send("terminate", "POST", f"{_API}/jobs/terminate", params=params)
+        except ApiError as exc:
+            if exc.status == 417:  # the run can no longer be terminated: it already ended
+                return TerminateOutcome.ALREADY_FINISHED
+            raise
+        return TerminateOutcome.REQUESTED
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _paginate(
+        self, endpoint: str, path: str, params: dict[str, str | int], model: type[M]
+    ) -> AsyncIterator[M]:
+        offset = 0
+        while True:
+            page = {**params, "limit": self._page_size, "offset": offset}
+            answer = await self._send(endpoint, "GET", path, params=page)
+            body = answer.body
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise bad_response(answer.response, endpoint, "answer has no `data` list")
+            for index, item in enumerate(items, start=offset):
+                parsed = self._item(endpoint, model, item, index)
+                if parsed is not None:
+                    yield parsed
+            offset += len(items)
+            pagination = body.get("pagination")
+            total = pagination.get("total") if isinstance(pagination, dict) else None
+            if not items or (isinstance(total, int) and offset >= total):
+                return
+
+    def _item(self, endpoint: str, model: type[M], item: Any, index: int) -> M | None:
+        try:
+            return model.model_validate(item)
+        except ValidationError as exc:
+            item_id = item.get("id") if isinstance(item, dict) else None
+            name = f"id={item_id}" if isinstance(item_id, str) else f"index={index}"
+            description = f"{endpoint} item {name}: {_first_error(exc)}"
+            self.skipped_items.append(description)
+            event(log, logging.WARNING, f"skipped malformed {description}", endpoint=endpoint)
+            return None
+
+    async def _get_one(self, endpoint: str, path: str, model: type[M]) -> M:
+        return self._model(await self._send(endpoint, "GET", path), endpoint, model)
+
+    def _model(self, answer: _Answer, endpoint: str, model: type[M]) -> M:
+        data = answer.body.get("data") if isinstance(answer.body, dict) else None
+        if not isinstance(data, dict):
+            raise bad_response(answer.response, endpoint, "answer has no `data` object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            reason = f"`data` is not a {model.__name__}: {_first_error(exc)}"
+            raise bad_response(answer.response, endpoint, reason) from exc
+
+    async def _send(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> _Answer:
+        attempts = itertools.count(1)
+
+        async def attempt() -> _Answer:
+            return await self._attempt(endpoint, method, path, params, json, next(attempts))
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.retries[endpoint] += 1
+            exc = state.outcome.exception() if state.outcome else None
+            event(
+                log,
+                logging.WARNING,
+                f"retrying after {exc} (attempt {state.attempt_number}"
+                f" of {self._retry.max_attempts}, waiting {state.upcoming_sleep:.2f}s)",
+                endpoint=endpoint,
+            )
+
+        policy = retrying(self._retry, idempotent=idempotent, before_sleep=before_sleep)
+        return await policy(attempt)
+
+    async def _attempt(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        json: dict[str, Any] | None,
+        attempt: int,
+    ) -> _Answer:
+        self.calls[endpoint] += 1
+        async with self._semaphore:
+            try:
+                response = await self._http.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, endpoint, secret=self._token) from exc
+        event(
+            log,
+            logging.DEBUG,
+            f"{where(response.request)} -> {response.status_code}",
+            endpoint=endpoint,
+            status=response.status_code,
+            attempt=attempt,
+        )
+        if not response.is_success:
+            raise error_from_response(
+                response,
+                endpoint,
+                secret=self._token,
+                retry_after=parse_retry_after(response.headers),
+            )
+        try:
+            return _Answer(response, response.json())
+        except ValueError as exc:
+            raise bad_response(response, endpoint, "body is not JSON") from exc

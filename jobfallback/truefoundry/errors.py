@@ -1,0 +1,117 @@
+"""The API exceptions (the tree is drawn in the package docstring) and how a failure becomes one.
+
+Every message is one line: "<METHOD> <path>: <status> <reason>: <server message>". The token is
+scrubbed from anything that came from the outside (a proxy may echo request headers back).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from jobfallback.errors import JobFallbackError
+
+_MAX_DETAIL = 200  # an HTML error page from a proxy must not flood the log line
+
+
+class ApiError(JobFallbackError):
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after  # seconds the server asked us to wait (429, 503)
+
+
+class AuthError(ApiError):
+    pass
+
+
+class NotFoundError(ApiError):
+    pass
+
+
+class ConflictError(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+class TransportError(ApiError):
+    pass
+
+
+class BadResponse(ApiError):
+    pass
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimited,
+}
+
+
+def where(request: httpx.Request) -> str:
+    """ "GET /api/svc/v1/apps?limit=100": what a message names (the URL carries no secret)."""
+    return f"{request.method} {request.url.raw_path.decode('ascii')}"
+
+
+def _one_line(text: str, secret: str) -> str:
+    flat = " ".join(text.replace(secret, "***").split())
+    return flat if len(flat) <= _MAX_DETAIL else flat[: _MAX_DETAIL - 3] + "..."
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str | None]:
+    """The server's message and code; a non-JSON body (a proxy page) is its own message."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text, None
+    if not isinstance(body, dict):
+        return response.text, None
+    code = body.get("code")
+    return str(body.get("message") or ""), code if isinstance(code, str) else None
+
+
+def error_from_response(
+    response: httpx.Response, endpoint: str, *, secret: str, retry_after: float | None
+) -> ApiError:
+    status = response.status_code
+    detail, code = _error_body(response)
+    message = f"{where(response.request)}: {status} {response.reason_phrase}"
+    if detail.strip():
+        message += f": {_one_line(detail, secret)}"
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    return cls(message, endpoint=endpoint, status=status, code=code, retry_after=retry_after)
+
+
+def transport_error(exc: httpx.TransportError, endpoint: str, *, secret: str) -> TransportError:
+    detail = _one_line(str(exc) or "no detail", secret)
+    message = f"{where(exc.request)}: {type(exc).__name__}: {detail}"
+    return TransportError(message, endpoint=endpoint)
+
+
+def bad_response(response: httpx.Response, endpoint: str, reason: str) -> BadResponse:
+    message = (
+        f"{where(response.request)}: {response.status_code} {response.reason_phrase}: {reason}"
+    )
+    return BadResponse(message, endpoint=endpoint, status=response.status_code)

@@ -1,0 +1,249 @@
+"""Which failures are retried, how long the client waits, and what surfaces at the end."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from jobfallback.truefoundry import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    ConflictError,
+    NotFoundError,
+    RateLimited,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+)
+from jobfallback.truefoundry.retry import parse_retry_after
+from tests.truefoundry.payloads import API, application, error, job_run
+
+pytestmark = pytest.mark.anyio
+
+APP = f"{API}/apps/app-1"
+TRIGGER = f"{API}/jobs/trigger"
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_a_retryable_status_then_success(
+    httpx_mock: HTTPXMock, make_client, waits: list[float], status: int
+) -> None:
+    httpx_mock.add_response(url=APP, status_code=status, json=error(status, "busy"))
+    httpx_mock.add_response(url=APP, json={"data": application()})
+    async with make_client() as client:
+        app = await client.get_application("app-1")
+        assert app.id == "app-1"
+        assert client.calls["get_app"] == 2
+        assert client.retries["get_app"] == 1
+    assert len(waits) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.RemoteProtocolError("peer closed connection"),
+        httpx.ReadError("connection reset by peer"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+async def test_a_transport_fault_then_success(
+    httpx_mock: HTTPXMock, make_client, fault: Exception
+) -> None:
+    httpx_mock.add_exception(fault, url=APP)
+    httpx_mock.add_response(url=APP, json={"data": application()})
+    async with make_client() as client:
+        assert (await client.get_application("app-1")).id == "app-1"
+        assert client.retries["get_app"] == 1
+
+
+async def test_an_unparseable_success_body_then_success(httpx_mock: HTTPXMock, make_client) -> None:
+    httpx_mock.add_response(url=APP, text="<html>proxy hiccup</html>")
+    httpx_mock.add_response(url=APP, json={"data": application()})
+    async with make_client() as client:
+        assert (await client.get_application("app-1")).id == "app-1"
+        assert client.calls["get_app"] == 2
+
+
+async def test_an_unparseable_success_body_every_time_is_a_bad_response(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_response(url=APP, text="not json", is_reusable=True)
+    async with make_client(retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(BadResponse, match="body is not JSON") as caught:
+            await client.get_application("app-1")
+        assert caught.value.status == 200
+        assert client.calls["get_app"] == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
+        ({"Retry-After": "120"}, 10.0),  # capped at max_backoff
+    ],
+)
+async def test_the_server_asked_wait_is_honoured(
+    httpx_mock: HTTPXMock, make_client, waits: list[float], headers: dict[str, str], expected: float
+) -> None:
+    httpx_mock.add_response(url=APP, status_code=429, headers=headers, json=error(429, "slow"))
+    httpx_mock.add_response(url=APP, json={"data": application()})
+    async with make_client() as client:
+        await client.get_application("app-1")
+    assert waits == [expected]
+
+
+def test_retry_after_as_an_http_date() -> None:
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    headers = httpx.Headers({"Retry-After": "Wed, 01 May 2024 12:00:07 GMT"})
+    assert parse_retry_after(headers, now) == 7.0
+    past = httpx.Headers({"Retry-After": "Wed, 01 May 2024 11:00:00 GMT"})
+    assert parse_retry_after(past, now) == 0.0
+    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"}), now) is None
+    assert parse_retry_after(httpx.Headers(), now) is None
+
+
+async def test_without_a_hint_the_wait_is_jittered_exponential(
+    httpx_mock: HTTPXMock, make_client, waits: list[float]
+) -> None:
+    httpx_mock.add_response(url=APP, status_code=503, is_reusable=True)
+    policy = RetryPolicy(max_attempts=5, initial_backoff=1.0, max_backoff=3.0)
+    async with make_client(retry=policy) as client:
+        with pytest.raises(ServerError):
+            await client.get_application("app-1")
+    bounds = [1.0, 2.0, 3.0, 3.0]
+    assert len(waits) == len(bounds)
+    assert all(0 <= wait <= bound for wait, bound in zip(waits, bounds, strict=True))
+
+
+async def test_attempts_are_bounded(httpx_mock: HTTPXMock, make_client, waits: list[float]) -> None:
+    httpx_mock.add_response(
+        url=APP, status_code=503, json=error(503, "overloaded"), is_reusable=True
+    )
+    async with make_client(retry=RetryPolicy(max_attempts=3)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.get_application("app-1")
+        assert caught.value.status == 503
+        assert "overloaded" in str(caught.value)
+        assert client.calls["get_app"] == 3
+        assert client.retries["get_app"] == 2
+    assert len(waits) == 2
+
+
+async def test_total_time_is_bounded(
+    httpx_mock: HTTPXMock, make_client, waits: list[float]
+) -> None:
+    # Waiting the 8 s the server asks for would overrun the 5 s budget: give up now.
+    httpx_mock.add_response(url=APP, status_code=429, headers={"Retry-After": "8"})
+    async with make_client(retry=RetryPolicy(max_total_seconds=5.0)) as client:
+        with pytest.raises(RateLimited) as caught:
+            await client.get_application("app-1")
+        assert caught.value.retry_after == 8.0
+        assert client.calls["get_app"] == 1
+    assert waits == []
+
+
+async def test_transport_failure_after_retries_has_no_status(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"), url=APP, is_reusable=True)
+    async with make_client(retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(TransportError, match="GET /api/svc/v1/apps/app-1: ConnectError") as c:
+            await client.get_application("app-1")
+        assert c.value.status is None
+        assert c.value.endpoint == "get_app"
+        assert client.calls["get_app"] == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "reason"),
+    [
+        (400, ApiError, "Bad Request"),
+        (401, AuthError, "Unauthorized"),
+        (403, AuthError, "Forbidden"),
+        (404, NotFoundError, "Not Found"),
+        (409, ConflictError, "Conflict"),
+        (417, ApiError, "Expectation Failed"),
+        (422, ApiError, "Unprocessable Entity"),
+    ],
+)
+async def test_non_retryable_statuses_surface_at_once(
+    httpx_mock: HTTPXMock, make_client, status: int, cls: type[ApiError], reason: str
+) -> None:
+    httpx_mock.add_response(
+        url=APP, status_code=status, json=error(status, "application not found", code="E_APP")
+    )
+    async with make_client() as client:
+        with pytest.raises(cls) as caught:
+            await client.get_application("app-1")
+        assert client.calls["get_app"] == 1
+        assert client.retries["get_app"] == 0
+    exc = caught.value
+    assert type(exc) is cls
+    assert exc.status == status
+    assert exc.code == "E_APP"
+    assert exc.endpoint == "get_app"
+    assert exc.exit_code == 3
+    assert str(exc) == exc.message
+    assert exc.message == f"GET /api/svc/v1/apps/app-1: {status} {reason}: application not found"
+
+
+async def test_a_non_json_error_body_becomes_the_message(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    page = "<html>\n<body>\n<h1>502 Bad Gateway</h1>\n</body>\n</html>"
+    httpx_mock.add_response(url=APP, status_code=502, text=page, is_reusable=True)
+    async with make_client(retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.get_application("app-1")
+    assert "\n" not in caught.value.message
+    assert caught.value.message.endswith(
+        "502 Bad Gateway: <html> <body> <h1>502 Bad Gateway</h1> </body> </html>"
+    )
+
+
+async def test_trigger_is_not_retried_after_a_read_timeout(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=TRIGGER)
+    async with make_client() as client:
+        with pytest.raises(TransportError, match="ReadTimeout"):
+            await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+        assert client.calls["trigger"] == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+async def test_trigger_is_not_retried_after_an_answer(
+    httpx_mock: HTTPXMock, make_client, status: int
+) -> None:
+    httpx_mock.add_response(url=TRIGGER, status_code=status)
+    async with make_client() as client:
+        with pytest.raises(ApiError) as caught:
+            await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+        assert caught.value.status == status
+        assert client.calls["trigger"] == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"), httpx.PoolTimeout("full")],
+    ids=lambda exc: type(exc).__name__,
+)
+async def test_trigger_is_retried_when_the_request_never_left(
+    httpx_mock: HTTPXMock, make_client, fault: Exception
+) -> None:
+    httpx_mock.add_exception(fault, url=TRIGGER)
+    httpx_mock.add_response(url=TRIGGER, json={"jobRunName": "run-9", "data": job_run("run-9")})
+    async with make_client() as client:
+        run = await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+        assert run.name == "run-9"
+        assert client.calls["trigger"] == 2
+        assert client.retries["trigger"] == 1
