@@ -1,0 +1,267 @@
+"""What the chart renders: the CronJob, its Secret handling, hooks, security settings."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+from tests.chart.helm import (
+    CONFIG,
+    DATABASE_URL,
+    FULLNAME,
+    TOKEN,
+    VALUE_SETS,
+    container,
+    env,
+    pod_spec,
+    render,
+    with_required,
+)
+
+pytestmark = pytest.mark.chart
+
+DB_UPGRADE = f"{FULLNAME}-db-upgrade"
+CONFIGS_IMPORT = f"{FULLNAME}-configs-import"
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations
+
+
+def _pod_template_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    job_spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+    metadata: dict[str, Any] = job_spec["template"]["metadata"]
+    return metadata
+
+
+def _workloads(rendered: Any) -> list[dict[str, Any]]:
+    return [*rendered.find("CronJob"), *rendered.find("Job")]
+
+
+def test_defaults_render_the_cronjob_its_secret_account_and_migration(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, with_required())
+    assert rendered.kinds() == ["CronJob", "Job", "Secret", "ServiceAccount"]
+    cronjob = rendered.get("CronJob")
+    assert cronjob["spec"]["schedule"] == "*/5 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["spec"]["suspend"] is False
+    assert container(cronjob)["args"] == ["sweep"]
+    assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback:0.1.0"
+    assert rendered.get("Job", DB_UPGRADE)
+
+
+def test_settings_reach_the_sweep_as_environment(chart: helm_python.Chart) -> None:
+    values = with_required(enabled=True, stuckThresholdMinutes=15, concurrency=4, logFormat="text")
+    variables = env(render(chart, values).get("CronJob"))
+    assert {name: v.get("value") for name, v in variables.items() if "value" in v} == {
+        "TFY_HOST": "https://acme.truefoundry.cloud",
+        "JOB_FALLBACK_ENABLED": "true",
+        "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "15",
+        "JOB_FALLBACK_CONCURRENCY": "4",
+        "JOB_FALLBACK_LOG_FORMAT": "text",
+    }
+
+
+def test_moves_are_disabled_by_default(chart: helm_python.Chart) -> None:
+    variables = env(render(chart, with_required()).get("CronJob"))
+    assert variables["JOB_FALLBACK_ENABLED"]["value"] == "false"
+
+
+def test_token_and_database_url_come_from_the_rendered_secret(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required())
+    secret = rendered.get("Secret")
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {"TF_SERVICE_API_TOKEN": TOKEN, "DATABASE_URL": DATABASE_URL}
+    variables = env(rendered.get("CronJob"))
+    for name in ("TF_SERVICE_API_TOKEN", "DATABASE_URL"):
+        assert "value" not in variables[name]
+        assert variables[name]["valueFrom"]["secretKeyRef"] == {"name": FULLNAME, "key": name}
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_secrets_appear_in_no_object_but_the_secret(
+    chart: helm_python.Chart, value_set: str
+) -> None:
+    rendered = render(chart, VALUE_SETS[value_set])
+    needles = [TOKEN, DATABASE_URL, "db-password-42"]
+    needles += [base64.b64encode(n.encode()).decode() for n in needles]
+    for obj in rendered.objects:
+        if obj["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(obj)
+        leaked = [n for n in needles if n in text]
+        assert not leaked, f"{obj['kind']}/{obj['metadata']['name']} contains a secret"
+    assert not [n for n in needles if n in rendered.notes]
+
+
+def test_existing_secret_is_referenced_with_its_own_keys(chart: helm_python.Chart) -> None:
+    rendered = render(chart, VALUE_SETS["existing-secret"])
+    assert rendered.find("Secret") == []
+    for workload in _workloads(rendered):
+        refs = {
+            name: v["valueFrom"]["secretKeyRef"]
+            for name, v in env(workload).items()
+            if "valueFrom" in v
+        }
+        assert refs["DATABASE_URL"] == {"name": "jobfallback-credentials", "key": "dsn"}
+    cron_refs = env(rendered.get("CronJob"))["TF_SERVICE_API_TOKEN"]["valueFrom"]
+    assert cron_refs["secretKeyRef"] == {"name": "jobfallback-credentials", "key": "token"}
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_every_pod_runs_locked_down(chart: helm_python.Chart, value_set: str) -> None:
+    rendered = render(chart, VALUE_SETS[value_set])
+    for workload in _workloads(rendered):
+        spec = pod_spec(workload)
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["restartPolicy"] == "Never"
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        context = container(workload)["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        mounts = {m["name"]: m["mountPath"] for m in container(workload)["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert mounts["tmp"] == "/tmp"
+        assert "emptyDir" in volumes["tmp"]
+    for account in rendered.find("ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_db_upgrade_hook_runs_before_install_and_upgrade(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required())
+    job = rendered.get("Job", DB_UPGRADE)
+    annotations = _annotations(job)
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    assert container(job)["args"] == ["db", "upgrade"]
+    # The migration needs the database only: the API token stays out of it.
+    assert "DATABASE_URL" in env(job)
+    assert "TF_SERVICE_API_TOKEN" not in env(job)
+    # What the hook's pod needs must exist before it: an earlier hook weight.
+    for prerequisite in (rendered.get("Secret"), rendered.get("ServiceAccount")):
+        prerequisite_annotations = _annotations(prerequisite)
+        assert prerequisite_annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert int(prerequisite_annotations["helm.sh/hook-weight"]) < int(
+            annotations["helm.sh/hook-weight"]
+        )
+
+
+def test_without_the_db_upgrade_hook_nothing_is_a_hook(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required(hooks={"dbUpgrade": False}))
+    assert rendered.kinds() == ["CronJob", "Secret", "ServiceAccount"]
+    for obj in rendered.objects:
+        assert "helm.sh/hook" not in _annotations(obj)
+
+
+@pytest.mark.parametrize(("prune", "args_tail"), [(False, []), (True, ["--prune"])])
+def test_configs_are_imported_after_install_and_upgrade(
+    chart: helm_python.Chart, prune: bool, args_tail: list[str]
+) -> None:
+    rendered = render(chart, with_required(configs=[CONFIG], configsPrune=prune))
+    configmap = rendered.get("ConfigMap", f"{FULLNAME}-configs")
+    assert yaml.safe_load(configmap["data"]["configs.yaml"]) == [CONFIG]
+    job = rendered.get("Job", CONFIGS_IMPORT)
+    assert _annotations(job)["helm.sh/hook"] == "post-install,post-upgrade"
+    assert container(job)["args"] == ["configs", "import", "/config/configs.yaml", *args_tail]
+    mounts = {m["name"]: m["mountPath"] for m in container(job)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    assert mounts["configs"] == "/config"
+    assert volumes["configs"]["configMap"]["name"] == f"{FULLNAME}-configs"
+
+
+def test_no_configs_no_import(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required())
+    assert rendered.find("ConfigMap") == []
+    assert [job["metadata"]["name"] for job in rendered.find("Job")] == [DB_UPGRADE]
+
+
+def test_config_checksum_follows_the_configs(chart: helm_python.Chart) -> None:
+    def checksum(configs: list[dict[str, Any]]) -> str:
+        cronjob = render(chart, with_required(configs=configs)).get("CronJob")
+        value: str = _pod_template_metadata(cronjob)["annotations"]["checksum/config"]
+        return value
+
+    one = checksum([CONFIG])
+    assert len(one) == 64
+    assert one == checksum([CONFIG])
+    assert one != checksum([{**CONFIG, "destinationWorkspaceId": "ws-c"}])
+
+
+def test_suspend(chart: helm_python.Chart) -> None:
+    cronjob = render(chart, VALUE_SETS["suspend"]).get("CronJob")
+    assert cronjob["spec"]["suspend"] is True
+
+
+def test_dry_run_appends_the_flag(chart: helm_python.Chart) -> None:
+    rendered = render(chart, VALUE_SETS["dry-run"])
+    assert container(rendered.get("CronJob"))["args"] == ["sweep", "--dry-run"]
+    assert "jobfallback sweep --dry-run" in rendered.notes
+
+
+def test_history_limits_and_backoff_render_when_zero(chart: helm_python.Chart) -> None:
+    spec = render(chart, VALUE_SETS["history-zero"]).get("CronJob")["spec"]
+    assert spec["successfulJobsHistoryLimit"] == 0
+    assert spec["failedJobsHistoryLimit"] == 0
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+
+
+def test_deadlines_render_by_default_and_drop_when_null(chart: helm_python.Chart) -> None:
+    spec = render(chart, with_required()).get("CronJob")["spec"]
+    assert spec["startingDeadlineSeconds"] == 120
+    assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 240
+    assert spec["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 86400
+    spec = render(chart, VALUE_SETS["everything"]).get("CronJob")["spec"]
+    assert "startingDeadlineSeconds" not in spec
+    assert "activeDeadlineSeconds" not in spec["jobTemplate"]["spec"]
+    assert "ttlSecondsAfterFinished" not in spec["jobTemplate"]["spec"]
+
+
+def test_extra_env_reaches_every_container(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required(configs=[CONFIG], **VALUE_SETS["extra-env"]))
+    workloads = _workloads(rendered)
+    assert len(workloads) == 3
+    for workload in workloads:
+        assert env(workload)["HTTPS_PROXY"] == {"name": "HTTPS_PROXY", "value": "http://proxy:3128"}
+
+
+def test_pod_placement_labels_and_image_options(chart: helm_python.Chart) -> None:
+    values = VALUE_SETS["everything"]
+    rendered = render(chart, values)
+    assert rendered.kinds() == ["CronJob", "Secret"]
+    for obj in rendered.objects:
+        assert obj["metadata"]["labels"]["team"] == "platform"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel"
+    cronjob = rendered.get("CronJob")
+    assert cronjob["spec"]["timeZone"] == "Europe/Berlin"
+    metadata = _pod_template_metadata(cronjob)
+    assert metadata["labels"]["sidecar.istio.io/inject"] == "false"
+    assert metadata["annotations"]["prometheus.io/scrape"] == "false"
+    assert "checksum/config" in metadata["annotations"]
+    spec = pod_spec(cronjob)
+    for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets", "priorityClassName"):
+        assert spec[key] == values[key], key
+    assert spec["serviceAccountName"] == "shared"
+    assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback@sha256:" + "a" * 64
+
+
+def test_image_tag_overrides_the_app_version(chart: helm_python.Chart) -> None:
+    cronjob = render(chart, with_required(image={"tag": "0.2.0-rc1"})).get("CronJob")
+    assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback:0.2.0-rc1"
+
+
+def test_notes_say_how_to_run_now_and_dry_run(chart: helm_python.Chart) -> None:
+    notes = render(chart, with_required()).notes
+    assert f"kubectl -n ns create job --from=cronjob/{FULLNAME} {FULLNAME}-manual-" in notes
+    assert 'args += ["--dry-run"]' in notes
+    assert "--set dryRun=true" in notes
+    assert "--set enabled=true" in notes

@@ -1,0 +1,66 @@
+"""Wrong values fail at install time, with Helm's message naming the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python
+import pytest
+
+from tests.chart.helm import CONFIG, TOKEN, render, with_required
+
+pytestmark = pytest.mark.chart
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"schedule": None}, "missing property 'schedule'"),
+        ({"schedule": 5}, "at '/schedule': got number, want string"),
+        ({"stuckThresholdMinutes": "60"}, "at '/stuckThresholdMinutes': got string, want integer"),
+        ({"stuckThresholdMinutes": 0}, "at '/stuckThresholdMinutes': minimum"),
+        ({"concurrency": 1000}, "at '/concurrency': maximum"),
+        ({"enabled": "yes"}, "at '/enabled': got string, want boolean"),
+        # Forbid is fixed in the template: there is no value to change it.
+        ({"concurrencyPolicy": "Allow"}, "additional properties 'concurrencyPolicy' not allowed"),
+        ({"tfyHost": "acme.truefoundry.cloud"}, "at '/tfyHost'"),
+        ({"successfulJobsHistoryLimit": -1}, "at '/successfulJobsHistoryLimit': minimum"),
+        ({"logFormat": "xml"}, "at '/logFormat'"),
+        ({"configs": [{**CONFIG, "sourceWorkspace": "x"}]}, "'sourceWorkspace' not allowed"),
+        ({"configs": [{"sourceClusterId": "a"}]}, "missing properties"),
+        ({"secret": {"databaseUrl": "mysql://db"}}, "at '/secret/databaseUrl'"),
+    ],
+)
+def test_schema_rejects_wrong_values(
+    chart: helm_python.Chart, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm_python.HelmValuesError) as caught:
+        render(chart, with_required(**values))
+    assert "values don't meet the specifications of the schema" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_schema_accepts_every_default(chart: helm_python.Chart) -> None:
+    chart.validate_schema(chart.values)
+
+
+def test_missing_required_values_are_all_reported_at_once(chart: helm_python.Chart) -> None:
+    with pytest.raises(helm_python.HelmRenderError) as caught:
+        render(chart, {})
+    message = str(caught.value)
+    for field in ("tfyHost:", "secret.serviceToken:", "secret.databaseUrl:"):
+        assert field in message
+
+
+def test_existing_secret_with_literal_secrets_is_refused_without_echoing_them(
+    chart: helm_python.Chart,
+) -> None:
+    with pytest.raises(helm_python.HelmRenderError) as caught:
+        render(chart, with_required(existingSecret="mine"))
+    assert "ignored when existingSecret is set" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_prune_needs_configs(chart: helm_python.Chart) -> None:
+    with pytest.raises(helm_python.HelmRenderError, match="configsPrune: needs a non-empty"):
+        render(chart, with_required(configsPrune=True))
