@@ -105,9 +105,9 @@ def error_from_response(
 
 
 def transport_error(exc: httpx.TransportError, endpoint: str, *, secret: str) -> TransportError:
-    detail = _one_line(str(exc) or "no detail", secret)
-    message = f"{where(exc.request)}: {type(exc).__name__}: {detail}"
-    return TransportError(message, endpoint=endpoint)
+    message = f"{where(exc.request)}: {type(exc).__name__}"
+    detail = _one_line(str(exc), secret)  # httpx timeouts often carry no text
+    return TransportError(f"{message}: {detail}" if detail else message, endpoint=endpoint)
 
 
 def bad_response(response: httpx.Response, endpoint: str, reason: str) -> BadResponse:

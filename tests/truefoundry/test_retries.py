@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -40,6 +41,28 @@ async def test_a_retryable_status_then_success(
         assert client.calls["get_app"] == 2
         assert client.retries["get_app"] == 1
     assert len(waits) == 1
+
+
+async def test_each_attempt_and_retry_is_logged(
+    httpx_mock: HTTPXMock, make_client, logs: pytest.LogCaptureFixture
+) -> None:
+    httpx_mock.add_response(url=APP, status_code=503, json=error(503, "busy"))
+    httpx_mock.add_response(url=APP, json={"data": application()})
+    async with make_client() as client:
+        await client.get_application("app-1")
+    mine = [r for r in logs.records if r.name == "jobfallback.truefoundry"]
+    requests = [
+        (r.getMessage(), r.fields["status"], r.fields["attempt"])  # type: ignore[attr-defined]
+        for r in mine
+        if r.levelno == logging.DEBUG
+    ]
+    assert requests == [
+        ("GET /api/svc/v1/apps/app-1 -> 503", 503, 1),
+        ("GET /api/svc/v1/apps/app-1 -> 200", 200, 2),
+    ]
+    retries = [r.getMessage() for r in mine if r.levelno == logging.WARNING]
+    assert len(retries) == 1
+    assert "503 Service Unavailable: busy" in retries[0]
 
 
 @pytest.mark.parametrize(
@@ -91,10 +114,18 @@ async def test_an_unparseable_success_body_every_time_is_a_bad_response(
         ({"Retry-After": "120"}, 10.0),  # capped at max_backoff
     ],
 )
+@pytest.mark.parametrize("status", [429, 503])
 async def test_the_server_asked_wait_is_honoured(
-    httpx_mock: HTTPXMock, make_client, waits: list[float], headers: dict[str, str], expected: float
+    httpx_mock: HTTPXMock,
+    make_client,
+    waits: list[float],
+    headers: dict[str, str],
+    expected: float,
+    status: int,
 ) -> None:
-    httpx_mock.add_response(url=APP, status_code=429, headers=headers, json=error(429, "slow"))
+    httpx_mock.add_response(
+        url=APP, status_code=status, headers=headers, json=error(status, "slow")
+    )
     httpx_mock.add_response(url=APP, json={"data": application()})
     async with make_client() as client:
         await client.get_application("app-1")
@@ -213,10 +244,11 @@ async def test_a_non_json_error_body_becomes_the_message(
 async def test_trigger_is_not_retried_after_a_read_timeout(
     httpx_mock: HTTPXMock, make_client
 ) -> None:
-    httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=TRIGGER)
+    httpx_mock.add_exception(httpx.ReadTimeout(""), url=TRIGGER)
     async with make_client() as client:
-        with pytest.raises(TransportError, match="ReadTimeout"):
+        with pytest.raises(TransportError) as caught:
             await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+        assert caught.value.message == "POST /api/svc/v1/jobs/trigger: ReadTimeout"
         assert client.calls["trigger"] == 1
 
 
