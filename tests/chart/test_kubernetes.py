@@ -16,9 +16,7 @@ KUBE_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_chart_lints_clean(value_set: str) -> None:
-    report = helm_python.lint(
-        CHART_DIR, VALUE_SETS[value_set], strict=True, kube_version="v1.30.0"
-    )
+    report = helm_python.lint(CHART_DIR, VALUE_SETS[value_set], strict=True, kube_version="v1.30.0")
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert report["errors"] == []
     assert problems == []

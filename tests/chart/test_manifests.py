@@ -19,7 +19,8 @@ SCRIPT = REPO / "deploy" / "render-manifests.py"
 def script() -> ModuleType:
     # The script's name has a dash (it is run, not imported), so load it by path.
     spec = importlib.util.spec_from_file_location("render_manifests", SCRIPT)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
