@@ -52,21 +52,22 @@ def test_defaults_render_the_cronjob_its_secret_account_and_migration(
     assert cronjob["spec"]["schedule"] == "*/5 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert cronjob["spec"]["suspend"] is False
-    assert container(cronjob)["args"] == ["sweep"]
+    assert container(cronjob)["args"] == ["sweep", "--log-format", "json"]
     assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback:0.1.0"
     assert rendered.get("Job", DB_UPGRADE)
 
 
 def test_settings_reach_the_sweep_as_environment(chart: helm_python.Chart) -> None:
     values = with_required(enabled=True, stuckThresholdMinutes=15, concurrency=4, logFormat="text")
-    variables = env(render(chart, values).get("CronJob"))
+    cronjob = render(chart, values).get("CronJob")
+    variables = env(cronjob)
     assert {name: v.get("value") for name, v in variables.items() if "value" in v} == {
         "TFY_HOST": "https://acme.truefoundry.cloud",
         "JOB_FALLBACK_ENABLED": "true",
         "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "15",
         "JOB_FALLBACK_CONCURRENCY": "4",
-        "JOB_FALLBACK_LOG_FORMAT": "text",
     }
+    assert container(cronjob)["args"] == ["sweep", "--log-format", "text"]
 
 
 def test_moves_are_disabled_by_default(chart: helm_python.Chart) -> None:
@@ -204,7 +205,7 @@ def test_suspend(chart: helm_python.Chart) -> None:
 
 def test_dry_run_appends_the_flag(chart: helm_python.Chart) -> None:
     rendered = render(chart, VALUE_SETS["dry-run"])
-    assert container(rendered.get("CronJob"))["args"] == ["sweep", "--dry-run"]
+    assert container(rendered.get("CronJob"))["args"][-1] == "--dry-run"
     assert "jobfallback sweep --dry-run" in rendered.notes
 
 

@@ -102,8 +102,6 @@ DATABASE_URL from the Secret: every command needs it.
     secretKeyRef:
       name: {{ include "jobfallback.secretName" . }}
       key: {{ .Values.secretKeys.databaseUrl }}
-- name: JOB_FALLBACK_LOG_FORMAT
-  value: {{ .Values.logFormat | quote }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
