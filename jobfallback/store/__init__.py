@@ -1,0 +1,24 @@
+"""PostgreSQL storage: schema migrations, fallback configs, the move journal and the sweep lock.
+
+Nothing outside this package writes SQL. Open a Store with `open_store(database_url)`; a None URL
+uses the embedded PostgreSQL (jobfallback.store.embedded).
+"""
+
+from jobfallback.store.configs import ConfigRepository, ConfigUpdate, ImportDiff
+from jobfallback.store.journal import MoveJournal
+from jobfallback.store.migrations import MigrationStatus
+from jobfallback.store.store import Store, open_store
+from jobfallback.store.validation import InvalidImport, parse_import, parse_spec
+
+__all__ = [
+    "ConfigRepository",
+    "ConfigUpdate",
+    "ImportDiff",
+    "InvalidImport",
+    "MigrationStatus",
+    "MoveJournal",
+    "Store",
+    "open_store",
+    "parse_import",
+    "parse_spec",
+]
