@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import helm_python
@@ -17,6 +18,7 @@ from tests.chart.helm import (
     VALUE_SETS,
     container,
     env,
+    parse,
     pod_spec,
     render,
     with_required,
@@ -266,3 +268,24 @@ def test_notes_say_how_to_run_now_and_dry_run(chart: helm_python.Chart) -> None:
     assert 'args += ["--dry-run"]' in notes
     assert "--set dryRun=true" in notes
     assert "--set enabled=true" in notes
+
+
+def test_names_stay_valid_dns_labels_for_the_longest_release_name(
+    chart: helm_python.Chart,
+) -> None:
+    release = "r" * 53  # Helm's limit for a release name
+    manifests = chart.render(
+        values=with_required(configs=[CONFIG]), name=release, namespace="ns", is_install=True
+    )
+    rendered = parse(manifests)
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered.objects}
+    assert len(names) == len(rendered.objects) == 6
+    for _, name in names:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+    # The CronJob controller appends 11 characters to name each Job.
+    cronjob_name = rendered.find("CronJob")[0]["metadata"]["name"]
+    assert len(cronjob_name) <= 52
+    # The manual-run command in the notes names a Job that fits in 63 characters too.
+    manual = re.search(r"create job --from=cronjob/\S+ (\S+)-\$\(date", rendered.notes)
+    assert manual
+    assert len(manual.group(1)) + len("-1700000000") <= 63

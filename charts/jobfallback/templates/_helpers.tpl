@@ -32,6 +32,14 @@ Usage: include "jobfallback.childName" (list . "db-upgrade")
 {{- printf "%s-%s" (include "jobfallback.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix }}
 {{- end }}
 
+{{/*
+The CronJob's name: at most 52 characters, because the controller appends an 11-character
+suffix to name the Jobs it creates.
+*/}}
+{{- define "jobfallback.cronJobName" -}}
+{{- include "jobfallback.fullname" . | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "jobfallback.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
