@@ -43,6 +43,9 @@ _INSERT = sql.SQL(
     values=sql.SQL(", ").join(sql.Placeholder(c) for c in _BEGIN_COLUMNS),
 )
 _GET = "SELECT * FROM moves WHERE source_run_id = %s"
+# A pass that died left these behind; the next pass resumes them from their state.
+UNFINISHED = (MoveState.PLANNED, MoveState.CREATED, MoveState.TRIGGERED)
+_UNFINISHED = "SELECT * FROM moves WHERE state = ANY(%s) ORDER BY updated_at, source_run_id"
 _HISTORY = """
 SELECT * FROM moves
 WHERE %(state)s::text IS NULL OR state = %(state)s
@@ -125,4 +128,10 @@ class MoveJournal:
         """The most recently updated moves first, optionally only those in `state`."""
         with self._db.transaction() as cur:
             cur.execute(_HISTORY, {"state": str(state) if state else None, "limit": limit})
+            return [_record(row) for row in cur.fetchall()]
+
+    def unfinished(self) -> list[MoveRecord]:
+        """Moves still planned, created or triggered, least recently touched first."""
+        with self._db.transaction() as cur:
+            cur.execute(_UNFINISHED, ([str(state) for state in UNFINISHED],))
             return [_record(row) for row in cur.fetchall()]

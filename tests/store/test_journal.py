@@ -90,6 +90,21 @@ def test_history_is_newest_first_filtered_and_limited(store: Store) -> None:
     assert [r.source_run_id for r in done] == ["a"]
 
 
+def test_unfinished_lists_moves_to_resume_oldest_first(store: Store) -> None:
+    for run_id, state in [
+        ("done", MoveState.DONE),
+        ("late", MoveState.TRIGGERED),
+        ("failed", MoveState.FAILED),
+        ("skipped", MoveState.SKIPPED),
+        ("early", MoveState.CREATED),
+    ]:
+        store.journal.begin(record(run_id))
+        store.journal.update(run_id, state=state)
+    store.journal.begin(record("new"))
+    store.journal.update("late", state=MoveState.TRIGGERED)  # touched last of the three
+    assert [r.source_run_id for r in store.journal.unfinished()] == ["early", "new", "late"]
+
+
 def test_journal_is_safe_from_many_threads(store: Store) -> None:
     runs = [f"run-{i}" for i in range(16)]
 
