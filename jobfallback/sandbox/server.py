@@ -19,7 +19,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -110,7 +110,10 @@ class SandboxServer:
         self.url = f"http://{self._address[0]}:{httpd.server_address[1]}"
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            # stop() waits up to one poll interval for the accept loop to notice.
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -177,8 +180,7 @@ class SandboxServer:
         ):
             return self._faulted(fault, None)
         reply = self._apply(handler, Request(method, path, query, payload, params))
-        ctx.status, ctx.response = reply.status, reply.body
-        self._run_hooks(ctx, "after")
+        self._run_hooks(replace(ctx, status=reply.status, response=reply.body), "after")
         return encode(reply) if fault is None else self._faulted(fault, encode(reply))
 
     def _apply(self, handler: Handler, request: Request) -> Reply:
@@ -219,6 +221,9 @@ class SandboxServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries a Content-Length
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def do_GET(self) -> None:
