@@ -9,11 +9,11 @@ import builtins
 from typing import Any
 
 from psycopg import sql
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic.alias_generators import to_camel
 
 from jobfallback.errors import UsageError
-from jobfallback.models import FallbackConfig, FallbackConfigSpec
+from jobfallback.models import CamelModel, FallbackConfig, FallbackConfigSpec
 from jobfallback.store.connection import Cursor, Database
 from jobfallback.store.validation import duplicate_problems, parse_spec
 
@@ -38,7 +38,7 @@ _UPDATE = sql.SQL(
 _LOCK = "LOCK TABLE fallback_configs IN SHARE ROW EXCLUSIVE MODE"
 
 
-class ConfigUpdate(BaseModel):
+class ConfigUpdate(CamelModel):
     """A config an import changes: its id, name and each changed field as [old, new]."""
 
     id: int
@@ -46,7 +46,7 @@ class ConfigUpdate(BaseModel):
     changes: dict[str, list[Any]]  # keyed by the file's camelCase field names
 
 
-class ImportDiff(BaseModel):
+class ImportDiff(CamelModel):
     """What an import did (or, with dry_run, would do)."""
 
     dry_run: bool

@@ -46,17 +46,18 @@ def _pgserver() -> ModuleType:
 
 
 @contextmanager
-def embedded_server(directory: Path) -> Iterator[str]:
+def embedded_server(directory: Path, *, delete: bool = False) -> Iterator[str]:
     """Start (or join) the server whose data lives in `directory/pgdata`; yield its admin URL.
 
-    The server stops when the block ends, unless another process still uses it.
+    The server stops when the block ends, unless another process still uses it; with `delete`
+    (for throw-away servers) its data is deleted then too.
     """
     pgserver = _pgserver()
     pgdata = directory / "pgdata"
     first_start = not (pgdata / "PG_VERSION").exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pgserver.get_server(pgdata, cleanup_mode="delete" if delete else "stop")
     except Exception as exc:  # pgserver raises OSError, CalledProcessError, RuntimeError, ...
         raise StoreUnavailable(
             f"cannot start the embedded PostgreSQL in {pgdata}: {type(exc).__name__}: {exc}; "

@@ -12,9 +12,8 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
-from pydantic import BaseModel
-
 from jobfallback.errors import SchemaOutdated, StoreError
+from jobfallback.models import CamelModel
 from jobfallback.store.connection import Cursor, connect, translate_errors
 
 # Any fixed bigint works; it only has to differ from the sweep lock's key (jobfallback.store.lock).
@@ -45,7 +44,7 @@ class Migration:
         return f"{self.version:04d}_{self.name}"
 
 
-class MigrationStatus(BaseModel):
+class MigrationStatus(CamelModel):
     version: int
     name: str
     applied_at: datetime | None  # None: pending

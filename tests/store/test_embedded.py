@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +24,25 @@ SPEC = FallbackConfigSpec(
 )
 
 
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    # Not tmp_path: see tests.fixtures.db.embedded_root.
+    with tempfile.TemporaryDirectory(prefix="jobfallback-test-") as directory:
+        monkeypatch.setenv(DATA_DIR_ENV, directory)
+        yield Path(directory)
+
+
 def test_embedded_server_starts_once_keeps_data_and_stops(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     with open_store(None) as store:
         store.configs.add(SPEC)
     first = capsys.readouterr().err
     assert first == (
-        f"jobfallback: started an embedded PostgreSQL in {tmp_path / 'pgdata'} "
+        f"jobfallback: started an embedded PostgreSQL in {data_dir / 'pgdata'} "
         "(set DATABASE_URL to use your own server)\n"
     )
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()  # stopped on exit
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()  # stopped on exit
 
     with open_store(None) as store:
         assert [c.spec() for c in store.configs.list()] == [SPEC]

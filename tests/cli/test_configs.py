@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from jobfallback.cli import app
+
+pytestmark = pytest.mark.embedded
+
+runner = CliRunner()
+
+ADD = [
+    "--source-cluster", "c-src",
+    "--source-workspace", "ws-src",
+    "--dest-cluster", "c-dst",
+    "--dest-workspace", "ws-dst",
+    "--dest-fqn", "c-dst:team",
+]  # fmt: skip
+
+ENTRY = {
+    "sourceClusterId": "c-src",
+    "sourceWorkspaceId": "ws-src",
+    "destinationClusterId": "c-dst",
+    "destinationWorkspaceId": "ws-dst",
+    "destinationWorkspaceFqn": "c-dst:team",
+}
+
+
+def run(url: str, *args: str, stdin: str | None = None) -> Result:
+    return runner.invoke(app, ["configs", *args, "--database-url", url], input=stdin)
+
+
+def ok(url: str, *args: str, stdin: str | None = None) -> str:
+    result = run(url, *args, stdin=stdin)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def listed(url: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(ok(url, "list", "--output", "json"))
+    return rows
+
+
+def test_add_list_show_update_enable_disable_remove(database_url: str) -> None:
+    added = json.loads(ok(database_url, "add", *ADD, "--name", "main", "--output", "json"))
+    config_id = str(added[0]["id"])
+    ok(database_url, "add", *ADD[:4], "--source-job", "job-1", *ADD[4:], "--disabled")
+
+    table = ok(database_url, "list").splitlines()
+    assert table[0].split() == [
+        "ID", "NAME", "SOURCE", "JOB", "DESTINATION", "FQN", "ENABLED", "THRESHOLD"
+    ]  # fmt: skip
+    assert table[1].split() == [
+        config_id, "main", "c-src/ws-src", "any", "c-dst/ws-dst", "c-dst:team", "yes", "default"
+    ]  # fmt: skip
+    assert [c["sourceJobId"] for c in listed(database_url)] == [None, "job-1"]
+    enabled_only = json.loads(ok(database_url, "list", "--enabled-only", "--output", "json"))
+    assert [c["name"] for c in enabled_only] == ["main"]
+
+    shown = [line.split() for line in ok(database_url, "show", config_id).splitlines()]
+    assert shown[0] == ["id", config_id]
+    assert ["sourceWorkspaceId", "ws-src"] in shown
+    updated = json.loads(
+        ok(database_url, "update", config_id, "--threshold-minutes", "30", "--output", "json")
+    )
+    assert updated[0]["stuckThresholdMinutes"] == 30
+    assert updated[0]["name"] == "main"
+
+    assert ok(database_url, "disable", config_id) == f"config {config_id} (main) disabled\n"
+    assert json.loads(ok(database_url, "show", config_id, "-o", "json"))["enabled"] is False
+    assert ok(database_url, "enable", config_id) == f"config {config_id} (main) enabled\n"
+
+    assert ok(database_url, "remove", config_id, "--yes") == f"removed config {config_id} (main)\n"
+    assert [c["sourceJobId"] for c in listed(database_url)] == ["job-1"]
+
+
+def test_remove_asks_first(database_url: str) -> None:
+    config_id = str(json.loads(ok(database_url, "add", *ADD, "-o", "json"))[0]["id"])
+    refused = run(database_url, "remove", config_id, stdin="n\n")
+    assert refused.exit_code == 1
+    assert len(listed(database_url)) == 1
+    ok(database_url, "remove", config_id, stdin="y\n")
+    assert listed(database_url) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add", *ADD[:3], " ", *ADD[4:]], "field sourceWorkspaceId: must not be empty"),
+        (["add", *ADD[:7], "ws-src", *ADD[8:]], "field destinationWorkspaceId: must differ"),
+        (["add", *ADD, "--threshold-minutes", "0"], "field stuckThresholdMinutes"),
+        (["update", "1"], "nothing to change"),
+        (["show", "7"], "config 7 not found; see `jobfallback configs list`"),
+        (["enable", "7"], "config 7 not found"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(
+    database_url: str, args: list[str], message: str
+) -> None:
+    result = run(database_url, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert listed(database_url) == []
+
+
+def test_duplicate_natural_key_is_refused_by_the_database(database_url: str) -> None:
+    ok(database_url, "add", *ADD)
+    result = run(database_url, "add", *ADD, "--name", "again")
+    assert result.exit_code == 2
+    assert "a generic config from this source workspace" in result.stderr
+    assert len(listed(database_url)) == 1
+
+
+def test_import_export_import_is_a_no_op(database_url: str, tmp_path: Path) -> None:
+    document = {
+        "configs": [
+            {**ENTRY, "name": "generic"},
+            {**ENTRY, "sourceJobId": "job-1", "stuckThresholdMinutes": 15, "enabled": False},
+            {**ENTRY, "destinationWorkspaceId": "ws-2", "destinationWorkspaceFqn": "c-dst:two"},
+        ]
+    }
+    source = tmp_path / "configs.yaml"
+    source.write_text(yaml.safe_dump(document))
+    assert ok(database_url, "import", str(source)).splitlines()[-1] == (
+        "3 added, 0 updated, 0 removed, 0 unchanged"
+    )
+    exported = tmp_path / "exported.json"
+    ok(database_url, "export", str(exported), "--format", "json")
+    assert json.loads(exported.read_text()) == [
+        {"enabled": True, **entry} for entry in document["configs"]
+    ]
+
+    again = json.loads(ok(database_url, "import", str(exported), "--prune", "-o", "json"))
+    assert (again["added"], again["updated"], again["removed"]) == ([], [], [])
+    assert len(again["unchanged"]) == 3
+
+
+def test_import_from_stdin_dry_run_then_prune(database_url: str) -> None:
+    ok(database_url, "add", *ADD, "--name", "old")
+    ok(database_url, "add", *ADD[:7], "ws-stale", *ADD[8:])
+    text = json.dumps([{**ENTRY, "name": "new"}, {**ENTRY, "destinationWorkspaceId": "ws-3"}])
+
+    dry = ok(database_url, "import", "-", "--prune", "--dry-run", stdin=text)
+    assert (
+        dry.splitlines()[-1]
+        == "1 added, 1 updated, 1 removed, 0 unchanged (dry run: nothing written)"
+    )
+    assert "name: old -> new" in dry
+    assert [c["name"] for c in listed(database_url)] == ["old", None]
+
+    ok(database_url, "import", "-", "--prune", stdin=text)
+    assert [(c["name"], c["destinationWorkspaceId"]) for c in listed(database_url)] == [
+        ("new", "ws-dst"),
+        (None, "ws-3"),
+    ]
+
+
+def test_import_with_any_error_writes_nothing_and_lists_every_error(database_url: str) -> None:
+    ok(database_url, "add", *ADD)
+    before = listed(database_url)
+    text = yaml.safe_dump(
+        [
+            {**ENTRY, "destinationWorkspaceId": "ws-new"},
+            {**ENTRY, "sourceWorkspaceId": "", "name": "broken"},
+            {**ENTRY, "destinationWorkspaceId": "ws-src"},
+            {**ENTRY, "destinationWorkspaceId": "ws-new"},
+        ]
+    )
+    result = run(database_url, "import", "-", "--prune", stdin=text)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: entry 2 (broken): field sourceWorkspaceId: must not be empty",
+        "error: entry 3: field destinationWorkspaceId: must differ from sourceWorkspaceId; "
+        "a config cannot move runs into the workspace they are stuck in",
+        "error: entry 4: field destinationWorkspaceId: duplicates entry 1; "
+        "one generic config per source and destination workspace",
+        "error: 3 problem(s) in the configs; nothing was written (-)",
+    ]
+    assert listed(database_url) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[unclosed", "is not valid YAML or JSON at line"), ("", "must hold a list of configs")],
+)
+def test_unreadable_import_file_exits_2(
+    database_url: str, tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "configs.yaml"
+    path.write_text(content)
+    result = run(database_url, "import", str(path))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    missing = run(database_url, "import", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 2
+    assert "cannot read" in missing.stderr
+
+
+def test_export_yaml_to_stdout_from_a_real_process(database_url: str) -> None:
+    ok(database_url, "add", *ADD, "--name", "main")
+    result = subprocess.run(
+        [sys.executable, "-m", "jobfallback", "configs", "export", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout) == [{"name": "main", **ENTRY, "enabled": True}]
