@@ -67,6 +67,8 @@ class SandboxState:
         self._deployments: dict[str, Obj] = {}
         self._runs: dict[str, Obj] = {}
         self._runs_by_app: dict[str, dict[str, Obj]] = {}  # application id -> run name -> run
+        self._apps_by_ws: dict[str, list[Obj]] = {}  # a sweep lists apps one workspace at a time
+        self._deployments_by_app: dict[str, list[Obj]] = {}  # oldest version first
 
     # ------------------------------------------------------------ building (scenarios, tests)
 
@@ -208,11 +210,7 @@ class SandboxState:
                 "applications": [
                     {
                         **copy.deepcopy(app),
-                        "deployments": [
-                            copy.deepcopy(d)
-                            for d in self._deployments.values()
-                            if d["applicationId"] == app["id"]
-                        ],
+                        "deployments": copy.deepcopy(self._deployments_by_app[app["id"]]),
                     }
                     for app in self._apps.values()
                 ],
@@ -242,9 +240,15 @@ class SandboxState:
     ) -> tuple[int, list[Obj]]:
         """Applications have no clusterId of their own: that filter goes through the workspace."""
         with self._lock:
+            ws_ids = filters.get("workspaceId", ())
+            candidates = (
+                self._apps_by_ws.get(next(iter(ws_ids)), [])
+                if len(ws_ids) == 1
+                else self._apps.values()
+            )
             found = [
                 app
-                for app in self._apps.values()
+                for app in candidates
                 if _matches(app, filters)
                 and (
                     cluster_ids is None
@@ -423,12 +427,14 @@ class SandboxState:
             "updatedAt": iso(now),
         }
         self._apps[app_id] = app
+        self._apps_by_ws.setdefault(ws["id"], []).append(app)
         self._runs_by_app[app_id] = {}
         self._add_deployment(app, manifest, now)
         return app
 
     def _add_deployment(self, app: Obj, manifest: Mapping[str, Any], now: int) -> Obj:
-        version = 1 + sum(d["applicationId"] == app["id"] for d in self._deployments.values())
+        versions = self._deployments_by_app.setdefault(app["id"], [])
+        version = len(versions) + 1
         dep_id = self._new_id("dep", self._deployments, None)
         deployment = {
             "id": dep_id,
@@ -439,6 +445,7 @@ class SandboxState:
             "createdAt": iso(now),
         }
         self._deployments[dep_id] = deployment
+        versions.append(deployment)
         app.update(activeDeploymentId=dep_id, lastDeploymentId=dep_id, updatedAt=iso(now))
         return deployment
 
