@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,21 @@ def test_export_yaml_to_stdout_from_a_real_process(database_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout) == [{"name": "main", **ENTRY, "enabled": True}]
+
+
+def test_without_database_url_a_real_process_uses_the_embedded_server() -> None:
+    # Not tmp_path: see tests.fixtures.db.embedded_root.
+    with tempfile.TemporaryDirectory(prefix="jobfallback-test-") as data_dir:
+        env = {"JOBFALLBACK_DATA_DIR": data_dir, "PATH": ""}
+        command = [sys.executable, "-m", "jobfallback", "configs"]
+        first = subprocess.run(
+            [*command, "add", *ADD], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert first.returncode == 0, first.stderr
+        assert first.stderr.startswith("jobfallback: started an embedded PostgreSQL in ")
+        second = subprocess.run(
+            [*command, "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 0, second.stderr
+        assert second.stderr == ""
+        assert [c["destinationWorkspaceFqn"] for c in json.loads(second.stdout)] == ["c-dst:team"]
