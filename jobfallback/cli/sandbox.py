@@ -63,6 +63,14 @@ def serve(
     fault_endpoints: str | None = typer.Option(
         None, "--fault-endpoints", help="Comma-separated endpoint names to fault [default: all]."
     ),
+    fault_after_effect: bool = typer.Option(
+        False,
+        "--fault-after-effect",
+        help="reset/timeout faults on writes apply the write first: only the answer is lost.",
+    ),
+    timeout_seconds: float = typer.Option(
+        2.0, "--timeout-seconds", min=0, help="How long a timeout fault holds the answer."
+    ),
     token: str | None = typer.Option(None, "--token", help="Bearer token to accept [random]."),
 ) -> None:
     """Serve until SIGTERM/SIGINT. The first line of stdout is `url=<URL> token=<TOKEN>`."""
@@ -79,6 +87,8 @@ def serve(
             fault_kinds=_csv(fault_kinds) or (),
             fault_endpoints=_csv(fault_endpoints),
             seed=seed,
+            timeout_seconds=timeout_seconds,
+            fault_after_effect=fault_after_effect,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None

@@ -26,6 +26,7 @@ from typing import Any, Literal, Self
 
 from jobfallback.logs import get_logger
 from jobfallback.sandbox.api import (
+    ENDPOINTS,
     UNKNOWN_ENDPOINT,
     Handler,
     RawReply,
@@ -143,6 +144,8 @@ class SandboxServer:
     # ------------------------------------------------------------ test controls
 
     def add_hook(self, endpoint: str, fn: Hook, *, when: HookWhen = "before") -> None:
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"no endpoint {endpoint!r} to hook; use one of {', '.join(ENDPOINTS)}")
         with self._lock:
             self._hooks[(endpoint, when)].append(fn)
 

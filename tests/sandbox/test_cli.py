@@ -44,6 +44,18 @@ def test_serve_demo_with_faults_and_a_random_token() -> None:
         assert sandbox.stop() == 0
 
 
+@pytest.mark.e2e
+def test_serve_can_lose_the_answer_of_an_applied_write() -> None:
+    args = ("--fault-rate", "1", "--fault-kinds", "reset", "--fault-endpoints", "trigger")
+    with serve_sandbox(*args, "--fault-after-effect") as sandbox:
+        headers = {"Authorization": f"Bearer {sandbox.token}"}
+        body = {"applicationId": "app-nightly-report", "metadata": {"job_run_name_alias": "fb"}}
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(f"{sandbox.url}/api/svc/v1/jobs/trigger", json=body, headers=headers)
+        state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+        assert [r["name"] for r in state["runs"] if r["alias"] == "fb"] == ["fb"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from jobfallback.sandbox import HookContext, SandboxServer, SandboxState
 from tests.sandbox.conftest import api_client, raw_connection, raw_get
@@ -48,6 +49,11 @@ def test_after_hook_sees_the_applied_effect(sandbox: SandboxServer, api: httpx.C
     response = api.post("/jobs/trigger", json=body)
     assert response.status_code == 200
     assert observed == [(200, 2, "fb-x")]
+
+
+def test_hooks_need_a_known_endpoint(sandbox: SandboxServer) -> None:
+    with pytest.raises(ValueError, match="no endpoint 'trigger_job'"):
+        sandbox.add_hook("trigger_job", lambda ctx: None)
 
 
 def test_a_failing_hook_answers_500(sandbox: SandboxServer, api: httpx.Client) -> None:
