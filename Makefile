@@ -18,13 +18,13 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobfallback tests
-	$(BIN)/ruff format --check jobfallback tests
+	$(BIN)/ruff check jobfallback tests deploy
+	$(BIN)/ruff format --check jobfallback tests deploy
 	$(BIN)/mypy jobfallback
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix jobfallback tests
-	$(BIN)/ruff format jobfallback tests
+	$(BIN)/ruff check --fix jobfallback tests deploy
+	$(BIN)/ruff format jobfallback tests deploy
 
 demo: $(STAMP)
 	$(BIN)/python deploy/demo.py

@@ -14,6 +14,9 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from jobfallback.truefoundry import run_alias
 
 CLI = [sys.executable, "-m", "jobfallback"]
 
@@ -80,19 +83,23 @@ def main() -> int:
         server.wait(timeout=10)
 
 
-def prove(state: dict[str, object]) -> int:
-    runs = state["runs"]
-    assert isinstance(runs, list)
-    sources = [r for r in runs if r.get("status") == "TERMINATION_REQUESTED"]
-    moved = [r for r in runs if str(r.get("name", "")).startswith("fb-")]
-    print(f"source runs terminated: {len(sources)}")
-    for r in sources:
-        print(f"  {r['applicationName']}/{r['name']} ({r['id']})")
-    print(f"destination runs created: {len(moved)}")
-    for r in moved:
-        print(f"  {r['applicationName']}/{r['name']} status={r['status']}")
-    ok = len(sources) == len(moved) > 0
-    print("\nOK: every stuck run was moved exactly once." if ok else "\nFAILED: see above.")
+def prove(state: dict[str, Any]) -> int:
+    """Every terminated source has exactly one destination run (named by its alias)."""
+    runs: list[dict[str, Any]] = state["runs"]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_name.setdefault(r["name"], []).append(r)
+    sources = [r for r in runs if r["status"] == "TERMINATION_REQUESTED"]
+    ok = bool(sources)
+    for source in sources:
+        copies = by_name.get(run_alias(source["id"]), [])
+        ok = ok and len(copies) == 1
+        where = ", ".join(f"{c['applicationName']}/{c['name']} ({c['status']})" for c in copies)
+        print(
+            f"  source {source['applicationName']}/{source['name']}: TERMINATION_REQUESTED"
+            f" -> {len(copies)} destination run(s): {where}"
+        )
+    print("\nOK: every stuck run moved exactly once." if ok else "\nFAILED: see above.")
     return 0 if ok else 1
 
 

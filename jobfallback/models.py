@@ -207,6 +207,7 @@ class SweepReport(BaseModel):
     stuck: int = 0
     planned: int = 0
     deferred: int = 0  # over --max-moves, left for the next pass
+    resumed: int = 0  # unfinished moves of earlier passes picked up again
     moved: int = 0
     skipped: int = 0
     failed: int = 0

@@ -71,7 +71,7 @@ def _progress(record: MoveRecord) -> MoveState:
 
 
 class Mover:
-    """Executes planned moves against the API, recording each step in the journal."""
+    """Executes moves against the API, recording each step in the journal."""
 
     def __init__(self, client: TrueFoundryClient, journal: MoveJournal) -> None:
         self._client = client
@@ -82,16 +82,17 @@ class Mover:
         return await asyncio.to_thread(self._journal.update, source_run_id, state=state, **fields)
 
     async def move(self, planned: PlannedMove) -> MoveOutcome:
-        run = planned.run
+        """Start (or continue) the move of a planned stuck run."""
+        run, app = planned.run, planned.application
         now = datetime.now(tz=UTC)
         record, inserted = await asyncio.to_thread(
             self._journal.begin,
             MoveRecord(
                 source_run_id=run.id,
                 source_run_name=run.name,
-                source_application_id=planned.application.id,
-                source_application_name=planned.application.name,
-                source_deployment_id=run.deployment_id or planned.application.active_deployment_id,
+                source_application_id=app.id,
+                source_application_name=app.name,
+                source_deployment_id=run.deployment_id or app.active_deployment_id,
                 config_id=planned.config.id,
                 destination_workspace_fqn=planned.destination_workspace_fqn,
                 state=MoveState.PLANNED,
@@ -101,56 +102,67 @@ class Mover:
         )
         if record.state in (MoveState.DONE, MoveState.SKIPPED):
             return MoveOutcome(run.id, record.state, "already finished in an earlier pass")
+        if app.deployment is not None and app.deployment.manifest:
+            self._manifests.setdefault(app.id, app.deployment.manifest)
+        return await self._run(record, resumed=not inserted)
+
+    async def resume(self, record: MoveRecord) -> MoveOutcome:
+        """Finish a move an earlier pass left unfinished (its source may no longer be listed)."""
+        return await self._run(record, resumed=True)
+
+    async def _run(self, record: MoveRecord, *, resumed: bool) -> MoveOutcome:
         try:
-            outcome = await self._advance(planned, record, resumed=not inserted)
+            outcome = await self._advance(record, resumed=resumed)
         except (ApiError, MoveError) as exc:
-            await self._record(run.id, MoveState.FAILED, error=str(exc), increment_attempts=True)
-            outcome = MoveOutcome(run.id, MoveState.FAILED, str(exc))
+            await self._record(
+                record.source_run_id, MoveState.FAILED, error=str(exc), increment_attempts=True
+            )
+            outcome = MoveOutcome(record.source_run_id, MoveState.FAILED, str(exc))
         level = logging.WARNING if outcome.state == MoveState.FAILED else logging.INFO
         event(
             log,
             level,
             f"move {outcome.state.value}",
-            source_run=run.name,
-            source_run_id=run.id,
-            job=planned.application.name,
-            destination=planned.destination_workspace_fqn,
+            source_run=record.source_run_name,
+            source_run_id=record.source_run_id,
+            job=record.source_application_name,
+            destination=record.destination_workspace_fqn,
             outcome=outcome.state.value,
             detail=outcome.detail,
         )
         return outcome
 
-    async def _advance(
-        self, planned: PlannedMove, record: MoveRecord, *, resumed: bool
-    ) -> MoveOutcome:
-        run = planned.run
+    async def _advance(self, record: MoveRecord, *, resumed: bool) -> MoveOutcome:
+        run_id = record.source_run_id
         step = _progress(record)
         try:
-            current = await self._client.get_job_run(planned.application.id, run.name)
+            current = await self._client.get_job_run(
+                record.source_application_id, record.source_run_name
+            )
         except NotFoundError:
-            await self._record(run.id, MoveState.SKIPPED, error="source run no longer exists")
-            return MoveOutcome(run.id, MoveState.SKIPPED, "source run no longer exists")
+            await self._record(run_id, MoveState.SKIPPED, error="source run no longer exists")
+            return MoveOutcome(run_id, MoveState.SKIPPED, "source run no longer exists")
 
         if step == MoveState.CREATED and resumed and record.destination_application_id:
             found = await self._client.find_run_by_alias(
-                record.destination_application_id, run_alias(run.id)
+                record.destination_application_id, run_alias(run_id)
             )
             if found is not None:
                 record = await self._record(
-                    run.id, MoveState.TRIGGERED, destination_run_name=found.name
+                    run_id, MoveState.TRIGGERED, destination_run_name=found.name
                 )
                 step = MoveState.TRIGGERED
 
         if current.status != RunStatus.CREATED:
-            return await self._source_moved_on(planned, record, current, step)
+            return await self._source_moved_on(record, current, step)
 
         if step == MoveState.PLANNED:
-            manifest = await self._source_manifest(planned)
+            manifest = await self._source_manifest(record)
             deployment = await self._client.put_application(
-                destination_manifest(manifest, planned.destination_workspace_fqn)
+                destination_manifest(manifest, record.destination_workspace_fqn)
             )
             record = await self._record(
-                run.id,
+                run_id,
                 MoveState.CREATED,
                 destination_application_id=deployment.application_id,
                 destination_deployment_id=deployment.id,
@@ -163,57 +175,53 @@ class Mover:
                 record.destination_application_id,
                 command=current.command,
                 params=current.params,
-                alias=run_alias(run.id),
+                alias=run_alias(run_id),
             )
             record = await self._record(
-                run.id, MoveState.TRIGGERED, destination_run_name=triggered.name
+                run_id, MoveState.TRIGGERED, destination_run_name=triggered.name
             )
 
-        await self._terminate_source(planned, record)
-        await self._record(run.id, MoveState.DONE, error=None)
-        return MoveOutcome(run.id, MoveState.DONE, f"destination run {record.destination_run_name}")
+        deployment_id = record.source_deployment_id or current.deployment_id
+        if deployment_id is None:
+            raise MoveError(
+                f"run {record.source_run_name} has no deployment id; cannot terminate it"
+            )
+        await self._client.terminate_job_run(deployment_id, record.source_run_name)
+        await self._record(run_id, MoveState.DONE, error=None)
+        return MoveOutcome(run_id, MoveState.DONE, f"destination run {record.destination_run_name}")
 
     async def _source_moved_on(
-        self, planned: PlannedMove, record: MoveRecord, current: JobRun, step: MoveState
+        self, record: MoveRecord, current: JobRun, step: MoveState
     ) -> MoveOutcome:
-        run = planned.run
+        run_id = record.source_run_id
         if step == MoveState.TRIGGERED and current.status in _TERMINATED:
             # Our terminate reached the server but its answer (or our record) was lost.
-            await self._record(run.id, MoveState.DONE, error=None)
-            return MoveOutcome(run.id, MoveState.DONE, "source already terminated")
+            await self._record(run_id, MoveState.DONE, error=None)
+            return MoveOutcome(run_id, MoveState.DONE, "source already terminated")
         reason = f"source run is {current.status} now"
-        if step == MoveState.TRIGGERED and record.destination_application_id:
+        if step == MoveState.TRIGGERED:
             # The source started on its own after we triggered a copy: stop our copy so the
             # job does not run twice.
             await self._terminate_destination(record)
             reason += "; the destination copy was terminated"
-        await self._record(run.id, MoveState.SKIPPED, error=reason)
-        return MoveOutcome(run.id, MoveState.SKIPPED, reason)
-
-    async def _terminate_source(self, planned: PlannedMove, record: MoveRecord) -> None:
-        deployment_id = record.source_deployment_id or planned.application.active_deployment_id
-        if deployment_id is None:
-            raise MoveError(
-                f"job {planned.application.name} has no deployment id; cannot terminate source run"
-            )
-        await self._client.terminate_job_run(deployment_id, planned.run.name)
+        await self._record(run_id, MoveState.SKIPPED, error=reason)
+        return MoveOutcome(run_id, MoveState.SKIPPED, reason)
 
     async def _terminate_destination(self, record: MoveRecord) -> None:
         assert record.destination_application_id is not None
         assert record.destination_run_name is not None
-        dest = await self._client.get_job_run(
+        copy_run = await self._client.get_job_run(
             record.destination_application_id, record.destination_run_name
         )
-        if dest.deployment_id is not None:
-            await self._client.terminate_job_run(dest.deployment_id, dest.name)
+        deployment_id = copy_run.deployment_id or record.destination_deployment_id
+        if deployment_id is not None:
+            await self._client.terminate_job_run(deployment_id, copy_run.name)
 
-    async def _source_manifest(self, planned: PlannedMove) -> dict[str, Any]:
-        app = planned.application
-        if app.deployment is not None and app.deployment.manifest:
-            return app.deployment.manifest
-        if app.id not in self._manifests:
-            full = await self._client.get_application(app.id)
+    async def _source_manifest(self, record: MoveRecord) -> dict[str, Any]:
+        app_id = record.source_application_id
+        if app_id not in self._manifests:
+            full = await self._client.get_application(app_id)
             if full.deployment is None or not full.deployment.manifest:
-                raise MoveError(f"job {app.name} has no deployment manifest to copy")
-            self._manifests[app.id] = full.deployment.manifest
-        return self._manifests[app.id]
+                raise MoveError(f"job {full.name} has no deployment manifest to copy")
+            self._manifests[app_id] = full.deployment.manifest
+        return self._manifests[app_id]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +19,6 @@ from jobfallback.models import (
     FallbackConfig,
     JobRun,
     MoveState,
-    PlannedMove,
     RunStatus,
     SweepReport,
 )
@@ -120,18 +119,30 @@ async def _fetch_all(
 
 
 async def _move_all(
-    mover: Mover, plan: Plan, report: SweepReport, progress: Progress
+    mover: Mover, journal: MoveJournal, plan: Plan, report: SweepReport, progress: Progress
 ) -> list[MoveOutcome]:
+    """Run the planned moves and finish those earlier passes left unfinished, concurrently."""
+    planned_ids = {m.run.id for m in plan.moves}
+    leftovers = [
+        r for r in await asyncio.to_thread(journal.unfinished) if r.source_run_id not in planned_ids
+    ]
+    report.resumed = len(leftovers)
+    total = len(plan.moves) + len(leftovers)
     done = 0
 
-    async def one(planned: PlannedMove) -> MoveOutcome:
+    async def tracked(work: Awaitable[MoveOutcome]) -> MoveOutcome:
         nonlocal done
-        outcome = await mover.move(planned)
+        outcome = await work
         done += 1
-        progress("moves", done, len(plan.moves))
+        progress("moves", done, total)
         return outcome
 
-    outcomes = list(await asyncio.gather(*(one(m) for m in plan.moves)))
+    outcomes = list(
+        await asyncio.gather(
+            *(tracked(mover.move(m)) for m in plan.moves),
+            *(tracked(mover.resume(r)) for r in leftovers),
+        )
+    )
     for outcome in outcomes:
         if outcome.state == MoveState.DONE:
             report.moved += 1
@@ -195,7 +206,7 @@ async def run_pass(
                 reason=planned.reason,
             )
     else:
-        outcomes = await _move_all(Mover(client, journal), plan, report, progress)
+        outcomes = await _move_all(Mover(client, journal), journal, plan, report, progress)
 
     report.api_calls = sum(client.calls.values())
     report.duration_seconds = round(time.monotonic() - started, 3)

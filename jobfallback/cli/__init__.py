@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jobfallback import __version__
-from jobfallback.cli import configs, db, doctor, sandbox, sweep
+from jobfallback.cli import configs, configs_api, db, doctor, sandbox, sweep
 
 app = typer.Typer(
     name="jobfallback",
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+configs.app.command("validate")(configs_api.validate)
+configs.app.command("backfill-fqn")(configs_api.backfill_fqn)
 app.add_typer(configs.app, name="configs")
 app.add_typer(db.app, name="db")
 app.add_typer(sandbox.app, name="sandbox")
