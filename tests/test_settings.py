@@ -1,0 +1,79 @@
+"""Settings: defaults, flag overrides, and one clear line (exit 2) for every bad value."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from jobfallback.cli import app
+from jobfallback.errors import UsageError
+from jobfallback.settings import load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.job_fallback_enabled is False
+    assert settings.job_fallback_stuck_threshold_minutes == 60
+    assert settings.service_token is None
+    assert settings.database_dsn is None
+    assert settings.tfy_host is None
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "30")
+    monkeypatch.setenv("TFY_HOST", "https://env.example")
+    settings = load_settings(job_fallback_stuck_threshold_minutes=90, tfy_host=None)
+    assert settings.job_fallback_stuck_threshold_minutes == 90
+    assert settings.tfy_host == "https://env.example"
+
+
+def test_user_token_falls_back_to_service_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_SERVICE_API_TOKEN", "svc-token")
+    assert load_settings().user_token == "svc-token"
+    monkeypatch.setenv("TF_USER_API_TOKEN", "user-token")
+    assert load_settings().user_token == "user-token"
+    assert load_settings().service_token == "svc-token"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "abc", "whole number of minutes"),
+        ("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "-5", "whole number of minutes"),
+        ("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "0", "whole number of minutes"),
+        ("JOB_FALLBACK_ENABLED", "maybe", "true or false"),
+        ("DATABASE_URL", "mysql://u:pw@h/db", "postgresql://"),
+        ("DATABASE_URL", "postgresql://u:pw@h:notaport/db", "postgresql://"),
+        ("TFY_HOST", "acme.truefoundry.cloud", "http(s) URL"),
+        ("JOB_FALLBACK_CONCURRENCY", "0", "whole number"),
+    ],
+)
+def test_bad_values_name_the_variable_and_what_is_allowed(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, allowed: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(name)
+    assert allowed in message
+    assert "\n" not in message
+    assert ":pw@" not in message  # a DATABASE_URL password is never echoed
+
+
+def test_bad_setting_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "abc")
+    result = CliRunner().invoke(app, ["sweep", "--dry-run"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES" in lines[0]
+
+
+def test_masked_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_SERVICE_API_TOKEN", "tok-secret-123")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw-secret-456@db:5432/jf")
+    shown = str(load_settings().masked())
+    assert "tok-secret-123" not in shown
+    assert "pw-secret-456" not in shown
+    assert "db:5432" in shown
