@@ -25,9 +25,9 @@ OutputOption = typer.Option(
     Output.text, "--output", "-o", help="text for people, json for scripts."
 )
 DatabaseUrlOption = typer.Option(
-    None, "--database-url", help="PostgreSQL URL [env: DATABASE_URL; unset: embedded PostgreSQL]."
+    None, "--database-url", help="PostgreSQL URL (env DATABASE_URL; unset: embedded PostgreSQL)."
 )
-HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL [env: TFY_HOST].")
+HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL (env TFY_HOST).")
 
 
 def settings_from(**overrides: Any) -> Settings:

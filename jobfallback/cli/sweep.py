@@ -145,7 +145,7 @@ def sweep(
         None,
         "--threshold-minutes",
         min=1,
-        help="Stuck threshold [env: JOB_FALLBACK_STUCK_THRESHOLD_MINUTES; default 60].",
+        help="Stuck threshold (env JOB_FALLBACK_STUCK_THRESHOLD_MINUTES; default 60).",
     ),
     max_moves: int | None = typer.Option(
         None, "--max-moves", min=0, help="Move at most N runs this pass (oldest first)."
@@ -158,7 +158,7 @@ def sweep(
         "--concurrency",
         min=1,
         max=256,
-        help="API requests in flight [env: JOB_FALLBACK_CONCURRENCY; default 16].",
+        help="API requests in flight (env JOB_FALLBACK_CONCURRENCY; default 16).",
     ),
     output: Output = OutputOption,
     log_format: str = LogFormatOption,
