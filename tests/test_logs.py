@@ -1,0 +1,42 @@
+"""Logs: one JSON object per line off a terminal, readable key=value text on one."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from jobfallback.logs import event, get_logger, setup_logging
+
+
+def test_json_lines_carry_the_event_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("json")
+    event(get_logger("sweep"), logging.INFO, "move done", source_run="r-1", moved=3)
+    line = capsys.readouterr().err.strip()
+    payload = json.loads(line)
+    assert payload["msg"] == "move done"
+    assert payload["level"] == "info"
+    assert payload["logger"] == "jobfallback.sweep"
+    assert payload["source_run"] == "r-1"
+    assert payload["moved"] == 3
+
+
+def test_text_lines_are_key_value(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("text")
+    event(get_logger("sweep"), logging.WARNING, "source failed", source="c/w")
+    line = capsys.readouterr().err.strip()
+    assert "WARNING" in line
+    assert line.endswith("source failed source=c/w")
+
+
+def test_auto_is_json_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("auto")
+    event(get_logger("x"), logging.INFO, "hello")
+    assert json.loads(capsys.readouterr().err)["msg"] == "hello"
+
+
+def test_debug_is_filtered_at_info(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("json")
+    event(get_logger("x"), logging.DEBUG, "noise")
+    assert capsys.readouterr().err == ""
