@@ -195,8 +195,8 @@ class MoveRecord(BaseModel):
     updated_at: datetime
 
 
-class SweepReport(BaseModel):
-    """Counters of one pass; rendered as the summary and as JSON."""
+class SweepReport(CamelModel):
+    """Counters of one pass; rendered as the summary and as JSON (camelCase, like the moves)."""
 
     dry_run: bool = False
     sources_total: int = 0
