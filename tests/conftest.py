@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.sandbox", "tests.fixtures.secrets"]
 
 # Every variable the code reads: tests start from a clean environment.
 _APP_ENV = (
