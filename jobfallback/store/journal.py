@@ -43,8 +43,10 @@ _INSERT = sql.SQL(
     values=sql.SQL(", ").join(sql.Placeholder(c) for c in _BEGIN_COLUMNS),
 )
 _GET = "SELECT * FROM moves WHERE source_run_id = %s"
-# A pass that died left these behind; the next pass resumes them from their state.
-UNFINISHED = (MoveState.PLANNED, MoveState.CREATED, MoveState.TRIGGERED)
+# A pass that died or failed left these behind; the next pass resumes them from what they
+# recorded. Failed rows are included: a copy may exist at the destination even when the source
+# is no longer listed as CREATED, and only resuming the row settles it (done or skipped).
+UNFINISHED = (MoveState.PLANNED, MoveState.CREATED, MoveState.TRIGGERED, MoveState.FAILED)
 _UNFINISHED = "SELECT * FROM moves WHERE state = ANY(%s) ORDER BY updated_at, source_run_id"
 _HISTORY = """
 SELECT * FROM moves
@@ -131,7 +133,7 @@ class MoveJournal:
             return [_record(row) for row in cur.fetchall()]
 
     def unfinished(self) -> list[MoveRecord]:
-        """Moves still planned, created or triggered, least recently touched first."""
+        """Moves still planned, created, triggered or failed, least recently touched first."""
         with self._db.transaction() as cur:
             cur.execute(_UNFINISHED, ([str(state) for state in UNFINISHED],))
             return [_record(row) for row in cur.fetchall()]

@@ -102,7 +102,12 @@ def test_unfinished_lists_moves_to_resume_oldest_first(store: Store) -> None:
         store.journal.update(run_id, state=state)
     store.journal.begin(record("new"))
     store.journal.update("late", state=MoveState.TRIGGERED)  # touched last of the three
-    assert [r.source_run_id for r in store.journal.unfinished()] == ["early", "new", "late"]
+    assert [r.source_run_id for r in store.journal.unfinished()] == [
+        "failed",
+        "early",
+        "new",
+        "late",
+    ]
 
 
 def test_journal_is_safe_from_many_threads(store: Store) -> None:
