@@ -1,0 +1,64 @@
+"""A sweep killed (SIGKILL) at each step of a move; the next sweep finishes every move once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Literal
+
+import pytest
+
+from jobfallback.models import MoveState
+from jobfallback.sandbox import HookContext
+from tests.e2e.harness import STUCK, Jobfallback
+
+pytestmark = pytest.mark.e2e
+
+
+class RequestLost(Exception):
+    """Raised by a "before" hook so the sandbox never applies the request (the sweep died)."""
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "when", "unfinished"),
+    [
+        # The journal row is written, the PUT never arrives.
+        ("put_app", "before", MoveState.PLANNED),
+        # The PUT is applied, its answer is lost: the row still says planned.
+        ("put_app", "after", MoveState.PLANNED),
+        # The trigger is applied, its answer is lost: the row says created.
+        ("trigger", "after", MoveState.CREATED),
+        # The source is terminated, the answer is lost: the row says triggered.
+        ("terminate", "after", MoveState.TRIGGERED),
+    ],
+)
+def test_a_killed_sweep_is_finished_by_the_next(
+    jf: Jobfallback,
+    endpoint: str,
+    when: Literal["before", "after"],
+    unfinished: MoveState,
+) -> None:
+    sweeps: list[subprocess.Popen[str]] = []
+
+    def kill_the_sweep(ctx: HookContext) -> None:
+        if ctx.call_index != 0:
+            return
+        while not sweeps:  # the request cannot come before Popen returned; be safe anyway
+            time.sleep(0.01)
+        os.kill(sweeps[0].pid, signal.SIGKILL)
+        if when == "before":
+            raise RequestLost
+
+    jf.sandbox.add_hook(endpoint, kill_the_sweep, when=when)
+    sweeps.append(jf.start("sweep", "--output", "json", "--log-format", "json"))
+    killed = jf.finish(sweeps[0])
+    assert killed.returncode == -signal.SIGKILL, killed
+    # The kill landed mid-move: at least one row stopped at the step under test.
+    assert unfinished in {r.state for r in jf.journal().values()}
+
+    jf.wait_for_lock_release()
+    result = jf.sweep()
+    assert result.returncode == 0, result
+    jf.assert_moved_once(STUCK)
