@@ -1,8 +1,8 @@
 """The real `jobfallback` CLI in subprocesses against an in-process sandbox and a test database.
 
 The sandbox runs in the test process, so hooks act while a subprocess sweeps and assertions read
-its state directly. Every captured stdout/stderr is checked for the secrets (the sandbox token and
-the database password) before a test sees it.
+its state directly. Every captured stdout/stderr is checked for the registered secrets (the sandbox
+token, the database password) before a test sees it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from jobfallback.sandbox.state import Obj
 from jobfallback.store import open_store
 from jobfallback.store.lock import sweep_lock
 from jobfallback.truefoundry import run_alias
+from tests.fixtures.secrets import assert_no_secrets, register_secret
 
 CLI = (sys.executable, "-m", "jobfallback")
 EnvOverrides = Mapping[str, str | None]  # None removes the variable
@@ -60,11 +61,10 @@ class Result:
 
 @dataclass
 class Jobfallback:
-    """One test's CLI: env pointing at `sandbox` and `database_url` (with a password in it)."""
+    """One test's CLI: env pointing at `sandbox` and `database_url`."""
 
     sandbox: SandboxServer
-    database_url: str
-    secrets: list[str] = field(default_factory=list)
+    database_url: str = field(repr=False)  # it holds a password
 
     def env(self, overrides: EnvOverrides | None) -> dict[str, str]:
         env = {
@@ -99,9 +99,9 @@ class Jobfallback:
             stdout, stderr = process.communicate()
             pytest.fail(f"{command} did not finish in {timeout}s; stderr: {stderr[-2000:]}")
         result = Result(command, process.returncode, stdout, stderr)
-        for secret in self.secrets:
-            assert secret not in stdout, f"a secret leaked to stdout of {command}"
-            assert secret not in stderr, f"a secret leaked to stderr of {command}"
+        assert_no_secrets(stdout, f"the stdout of `jobfallback {command}`")
+        assert_no_secrets(stderr, f"the stderr of `jobfallback {command}`")
+        assert "Traceback" not in stderr, result
         return result
 
     def run(self, *args: str, env: EnvOverrides | None = None) -> Result:
@@ -160,8 +160,10 @@ class Jobfallback:
 @pytest.fixture
 def bare_jf(sandbox: SandboxServer, database_url: str) -> Jobfallback:
     """The CLI on the demo sandbox, no config stored yet."""
+    # A password the output must never show (the sandbox token is registered already).
     password = f"pw-{uuid.uuid4().hex}"
-    return Jobfallback(sandbox, with_password(database_url, password), [sandbox.token, password])
+    register_secret(password)
+    return Jobfallback(sandbox, with_password(database_url, password))
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(jf: Jobfallback, enabled: st
     assert embed["reason"] == f"job-specific config {embed['configId']}"
     assert train["reason"] == f"first generic config {train['configId']} of 1"
     assert {m["destinationWorkspaceFqn"] for m in moves} == {"gpu-west:fallback"}
-    assert result.json()["report"]["dry_run"] is True
+    assert result.json()["report"]["dryRun"] is True
     assert "DRY-RUN: would move" in result.stderr
 
     assert jf.writes() == {"put_app": 0, "trigger": 0, "terminate": 0}

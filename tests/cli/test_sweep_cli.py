@@ -1,0 +1,90 @@
+"""`jobfallback sweep` exit codes and flags, through the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from jobfallback.models import RunStatus
+from tests.e2e import harness
+from tests.e2e.harness import NOT_STUCK, STUCK, EnvOverrides, Jobfallback, with_password
+
+pytestmark = pytest.mark.e2e
+bare_jf, jf = harness.bare_jf, harness.jf  # the fixtures, visible to this module
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+NO_DATABASE = with_password(f"postgresql://jf@127.0.0.1:{closed_port()}/jf", "pw-unreachable-db")
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "code", "message"),
+    [
+        ({"JOB_FALLBACK_ENABLED": "false"}, [], 0, "sweeping is disabled"),
+        ({"TF_SERVICE_API_TOKEN": None}, [], 0, "TF_SERVICE_API_TOKEN is not set: sweep skipped"),
+        ({"TFY_HOST": None}, [], 2, "error: TFY_HOST is not set"),
+        ({"DATABASE_URL": NO_DATABASE}, [], 3, "error: "),
+        ({"TF_SERVICE_API_TOKEN": "wrong-token-123456"}, [], 3, "token refused"),
+        ({}, ["--source", "no-slash"], 2, "expected CLUSTER/WORKSPACE"),
+        ({"JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "0"}, [], 2, "JOB_FALLBACK_STUCK_THRESHOLD"),
+    ],
+    ids=["disabled", "no-token", "no-host", "db-unreachable", "bad-token", "bad-source", "bad-env"],
+)
+def test_a_sweep_that_cannot_or_must_not_move_writes_nothing(
+    jf: Jobfallback, env: EnvOverrides, args: list[str], code: int, message: str
+) -> None:
+    result = jf.sweep(*args, env=env)
+    assert result.returncode == code, result
+    assert message in result.stderr, result
+    assert jf.writes() == {"put_app": 0, "trigger": 0, "terminate": 0}
+    assert jf.journal() == {}
+    assert "wrong-token-123456" not in result.stderr + result.stdout
+
+
+def test_max_moves_moves_the_oldest_and_defers_the_rest(jf: Jobfallback) -> None:
+    result = jf.sweep("--max-moves", "1")
+    assert result.returncode == 0, result
+    output = result.json()
+    assert [m["sourceRunId"] for m in output["moves"]] == ["run-embed-1"]  # the oldest
+    assert [m["sourceRunId"] for m in output["deferred"]] == ["run-train-1", "run-eval-1"]
+    assert (output["report"]["moved"], output["report"]["deferred"]) == (1, 2)
+    jf.assert_moved_once(["run-embed-1"])
+    assert jf.status("run-train-1") == jf.status("run-eval-1") == RunStatus.CREATED
+    assert set(jf.journal()) == {"run-embed-1"}
+
+
+def test_source_limits_the_sweep_to_one_source(jf: Jobfallback) -> None:
+    result = jf.sweep("--source", "gpu-east/ws-east-research")
+    assert result.returncode == 0, result
+    assert result.json()["report"]["sourcesTotal"] == 1
+    jf.assert_moved_once(["run-embed-1"])
+    for run_id in ("run-train-1", "run-eval-1"):
+        assert jf.status(run_id) == RunStatus.CREATED
+        assert jf.copies(run_id) == []
+
+
+def test_a_failed_move_exits_1_and_the_next_sweep_completes_it(jf: Jobfallback) -> None:
+    jf.sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["trigger"])
+    failed = jf.sweep()
+    assert failed.returncode == 1, failed
+    assert failed.json()["report"]["failed"] == 3
+    journal = jf.journal()
+    for run_id in STUCK:
+        assert journal[run_id].state == "failed"
+        assert "500" in str(journal[run_id].error)
+        assert journal[run_id].destination_application_id is not None  # the PUT went through
+        assert jf.status(run_id) == RunStatus.CREATED  # never terminated without a copy
+
+    jf.sandbox.set_faults(rate=0.0, kinds=[])
+    resumed = jf.sweep()
+    assert resumed.returncode == 0, resumed
+    jf.assert_moved_once()
+    for run_id in NOT_STUCK:
+        assert jf.status(run_id) != RunStatus.TERMINATION_REQUESTED
