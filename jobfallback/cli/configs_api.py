@@ -87,7 +87,8 @@ def backfill_fqn(
             if not dry_run:
                 store.configs.set_destination_fqn(config_id, fqn)
             typer.echo(f"{'would set' if dry_run else 'set'} config {config_id} FQN to {fqn}")
-    if not found and not problems:
+    if problems:
+        _print_problems(problems)
+        raise typer.Exit(1)
+    if not found:
         typer.echo("No config lacks a destination FQN.")
-    _print_problems(problems)
-    raise typer.Exit(1 if problems else 0)
