@@ -1,12 +1,12 @@
 """TrueFoundryClient: one method per endpoint of the contract, with pagination and retries.
 
-One httpx.AsyncClient (one connection pool) per client object; a semaphore bounds the requests
-in flight to `concurrency`. Every attempt is counted in `calls`, every retry in `retries`.
+`concurrency` one-connection httpx clients per client object (see connections.py for why),
+lent one per request, so at most `concurrency` requests are in flight. Every attempt is counted
+in `calls`, every retry in `retries`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import hashlib
 import itertools
@@ -23,6 +23,7 @@ from tenacity import RetryCallState
 
 from jobfallback.logs import event, get_logger
 from jobfallback.models import Application, Deployment, JobRun, Workspace
+from jobfallback.truefoundry.connections import ConnectionSlots, one_connection_client
 from jobfallback.truefoundry.errors import (
     ApiError,
     bad_response,
@@ -84,13 +85,14 @@ class TrueFoundryClient:
         self._concurrency = concurrency
         self._retry = retry
         self._page_size = page_size
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._http = httpx.AsyncClient(
-            base_url=self._host,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            transport=transport,
+        self._slots = ConnectionSlots(
+            concurrency,
+            one_connection_client(
+                self._host,
+                {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                httpx.Timeout(read_timeout, connect=connect_timeout),
+                transport,
+            ),
         )
         self.calls: collections.Counter[str] = collections.Counter()
         self.retries: collections.Counter[str] = collections.Counter()
@@ -111,7 +113,7 @@ class TrueFoundryClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._slots.aclose()
 
     # ------------------------------------------------------------ workspaces
 
@@ -308,19 +310,20 @@ class TrueFoundryClient:
         attempt: int,
     ) -> _Answer:
         self.calls[endpoint] += 1
-        async with self._semaphore:
+        async with self._slots.lend() as http:
             try:
-                response = await self._http.request(method, path, params=params, json=json)
+                response = await http.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
                 raise transport_error(exc, endpoint, secret=self._token) from exc
-        event(
-            log,
-            logging.DEBUG,
-            f"{where(response.request)} -> {response.status_code}",
-            endpoint=endpoint,
-            status=response.status_code,
-            attempt=attempt,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # formatting every request's line costs when unused
+            event(
+                log,
+                logging.DEBUG,
+                f"{where(response.request)} -> {response.status_code}",
+                endpoint=endpoint,
+                status=response.status_code,
+                attempt=attempt,
+            )
         if not response.is_success:
             raise error_from_response(
                 response,

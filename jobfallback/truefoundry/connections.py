@@ -1,0 +1,83 @@
+"""ConnectionSlots: `size` httpx clients of one keep-alive connection each, lent one per request.
+
+Why not one httpx.AsyncClient with `size` connections: whenever a request starts or ends,
+httpcore's pool re-scans every connection for every queued request and asks each idle
+connection's socket whether it expired, so its CPU cost per request grows with the pool size;
+against a 50 ms API, 16 pooled connections served ~150 requests/s where 16 one-connection
+clients serve ~300. Taking a slot from the queue is O(1), and the queue is also the bound on
+the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+
+
+def _remember_missing_sniffio() -> None:
+    """httpcore runs `import sniffio` several times per request. When sniffio is not installed
+    (anyio 4 no longer needs it), each failed import scans sys.path: ~0.2 ms, most of a
+    request's CPU time. Recording it as missing makes the import fail at once, with the same
+    outcome; once sniffio is installed this does nothing."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_remember_missing_sniffio()
+
+
+class ConnectionSlots:
+    def __init__(self, size: int, make: Callable[[], httpx.AsyncClient]) -> None:
+        self._size = size
+        self._make = make
+        self._clients: list[httpx.AsyncClient] = []
+        self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+
+    @asynccontextmanager
+    async def lend(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client no other request is using; waits while all `size` are busy."""
+        if self._idle.empty() and len(self._clients) < self._size:
+            # Opened on demand: a command that sends one request opens one connection.
+            client = self._make()
+            self._clients.append(client)
+        else:
+            client = await self._idle.get()
+        try:
+            yield client
+        finally:
+            self._idle.put_nowait(client)
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~80 ms: once per process, not once per slot.
+    return httpx.create_ssl_context()
+
+
+def one_connection_client(
+    base_url: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Callable[[], httpx.AsyncClient]:
+    """A factory of clients that keep one connection each (or all use `transport`, in tests)."""
+
+    def make() -> httpx.AsyncClient:
+        own = transport or httpx.AsyncHTTPTransport(
+            verify=_tls_context(),
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+        return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=own)
+
+    return make
