@@ -177,26 +177,28 @@ async def test_a_created_row_whose_trigger_went_through_is_found_by_its_alias(
     assert sandbox.request_counts["trigger"] == 1  # only the previous pass's
 
 
-async def triggered_row(client: TrueFoundryClient, store: Store, config: FallbackConfig) -> Mover:
-    """A row at `triggered`: the copy exists and is recorded, the source not yet terminated."""
-    planned = await plan(client, config)
-    ids = await put_copy(client, planned)
-    run = await client.trigger_job(
-        ids["destination_application_id"], command=None, params=None, alias=ALIAS
-    )
-    left_behind(store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids)
-    return Mover(client, store.journal)
+async def resume_triggered_row(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, source_now: RunStatus
+) -> MoveOutcome:
+    """Resume a row left at `triggered` (copy recorded, source not yet terminated) after the
+    source moved on to `source_now`."""
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        ids = await put_copy(client, planned)
+        run = await client.trigger_job(
+            ids["destination_application_id"], command=None, params=None, alias=ALIAS
+        )
+        record = left_behind(
+            store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids
+        )
+        sandbox.state.set_run_status(SOURCE_ID, source_now)
+        return await Mover(client, store.journal).resume(record)
 
 
 async def test_a_triggered_row_whose_source_is_terminated_is_done(
     sandbox: SandboxServer, store: Store, config: FallbackConfig
 ) -> None:
-    async with connected(sandbox) as client:
-        mover = await triggered_row(client, store, config)
-        sandbox.state.set_run_status(SOURCE_ID, RunStatus.TERMINATION_REQUESTED)
-        record = store.journal.get(SOURCE_ID)
-        assert record is not None
-        outcome = await mover.resume(record)
+    outcome = await resume_triggered_row(sandbox, store, config, RunStatus.TERMINATION_REQUESTED)
     assert_done(outcome, store, sandbox.state)
     assert sandbox.request_counts["terminate"] == 0
 
@@ -204,12 +206,7 @@ async def test_a_triggered_row_whose_source_is_terminated_is_done(
 async def test_a_source_that_started_after_our_trigger_stops_our_copy(
     sandbox: SandboxServer, store: Store, config: FallbackConfig
 ) -> None:
-    async with connected(sandbox) as client:
-        mover = await triggered_row(client, store, config)
-        sandbox.state.set_run_status(SOURCE_ID, RunStatus.RUNNING)
-        record = store.journal.get(SOURCE_ID)
-        assert record is not None
-        outcome = await mover.resume(record)
+    outcome = await resume_triggered_row(sandbox, store, config, RunStatus.RUNNING)
     assert outcome.state == MoveState.SKIPPED
     assert "destination copy was terminated" in outcome.detail
     assert source_status(sandbox.state) == RunStatus.RUNNING
