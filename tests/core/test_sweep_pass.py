@@ -1,0 +1,141 @@
+"""One pass (`run_pass`) in process: a real client against an in-process sandbox, a real journal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from jobfallback.models import FallbackConfig, FallbackConfigSpec, MoveState, RunStatus
+from jobfallback.sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
+from jobfallback.store import MoveJournal, Store
+from jobfallback.sweep import SweepOptions, SweepResult, run_pass
+from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient, run_alias
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def stored(store: Store, state: SandboxState) -> list[FallbackConfig]:
+    return [store.configs.add(FallbackConfigSpec.model_validate(c)) for c in state.configs]
+
+
+async def one_pass(
+    server: SandboxServer,
+    configs: Sequence[FallbackConfig],
+    journal: MoveJournal | None,
+    *,
+    token: str | None = None,
+    max_moves: int | None = None,
+) -> SweepResult:
+    # One attempt per call: the failures these tests inject are not transient.
+    async with TrueFoundryClient(
+        server.url, token or server.token, retry=RetryPolicy(max_attempts=1)
+    ) as client:
+        return await run_pass(
+            client,
+            configs,
+            journal,
+            SweepOptions(threshold_minutes=60, dry_run=journal is None, max_moves=max_moves),
+            now=datetime.now(tz=UTC),
+        )
+
+
+async def test_a_fleet_pass_moves_exactly_the_covered_stuck_runs(store: Store) -> None:
+    state = generate_fleet(
+        workspaces=4, jobs_per_workspace=3, runs_per_job=(1, 3), seed=7, stuck_fraction=0.4
+    )
+    state.configs = state.configs[:3]  # the fourth source workspace has no config
+    stuck = [
+        r for r in state.runs(status=RunStatus.CREATED) if r["createdAt"] <= state.now_ms - 3600_000
+    ]
+    apps = {a["id"]: a["workspaceId"] for a in state.applications()}
+    covered = [r["id"] for r in stuck if apps[r["applicationId"]] != "ws-src-0004"]
+    assert 0 < len(covered) < len(stuck)  # the fleet exercises both sides
+
+    with SandboxServer(state) as server:
+        result = await one_pass(server, stored(store, state), store.journal)
+
+    report = result.report
+    assert result.exit_code == 0
+    assert (report.sources_total, report.sources_scanned, report.sources_failed) == (3, 3, 0)
+    assert (report.stuck, report.planned, report.moved) == (len(covered),) * 3
+    assert report.api_calls > 0
+    after = {r["id"]: r for r in state.runs()}
+    for run in stuck:
+        copies = [r for r in after.values() if r["name"].startswith(run_alias(run["id"]))]
+        if run["id"] in covered:
+            assert after[run["id"]]["status"] == RunStatus.TERMINATION_REQUESTED
+            assert len(copies) == 1
+        else:
+            assert after[run["id"]]["status"] == RunStatus.CREATED
+            assert copies == []
+    assert {r.state for r in store.journal.history(limit=1000)} == {MoveState.DONE}
+
+
+async def test_a_dry_pass_plans_and_writes_nothing(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    result = await one_pass(sandbox, stored(store, sandbox_state), None)
+    assert [m.run.id for m in result.plan.moves] == ["run-embed-1", "run-train-1", "run-eval-1"]
+    assert result.report.dry_run
+    assert result.outcomes == []
+    assert sum(sandbox.request_counts[e] for e in ("put_app", "trigger", "terminate")) == 0
+    assert store.journal.history() == []
+
+
+async def test_a_failing_source_fails_the_pass_but_not_the_other_source(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    def research_is_down(ctx: HookContext) -> None:
+        if ctx.query.get("workspaceId") == "ws-east-research":
+            raise RuntimeError("injected: this source is down")
+
+    sandbox.add_hook("list_apps", research_is_down)
+    result = await one_pass(sandbox, stored(store, sandbox_state), store.journal)
+    assert (result.report.sources_failed, result.report.moved) == (1, 2)
+    assert result.exit_code == 1
+    assert [r["id"] for r in sandbox_state.runs(status=RunStatus.CREATED)] == [
+        "run-embed-1",  # the failed source's stuck run
+        "run-report-1",  # fresh
+    ]
+
+
+async def test_every_source_failing_or_a_refused_token_exits_3(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    configs = stored(store, sandbox_state)
+    refused = await one_pass(sandbox, configs, store.journal, token="wrong-token")
+    assert (refused.auth_refused, refused.exit_code) == (True, 3)
+
+    sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["list_apps"])
+    down = await one_pass(sandbox, configs, store.journal)
+    assert (down.report.sources_failed, down.report.sources_total, down.exit_code) == (2, 2, 3)
+    assert store.journal.history() == []
+
+
+async def test_a_move_an_earlier_pass_left_unfinished_is_resumed(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    configs = stored(store, sandbox_state)
+    sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["terminate"])
+    first = await one_pass(sandbox, configs, store.journal, max_moves=1)
+    assert (first.report.failed, first.exit_code) == (1, 1)
+    # The source leaves CREATED on its own: it is no longer listed, only the journal knows it.
+    sandbox_state.set_run_status("run-embed-1", RunStatus.RUNNING)
+    sandbox.set_faults(rate=0.0, kinds=[])
+
+    second = await one_pass(sandbox, configs, store.journal, max_moves=0)
+    assert (second.report.planned, second.report.resumed) == (0, 1)
+    assert second.report.skipped == 1
+    record = store.journal.get("run-embed-1")
+    assert record is not None
+    assert record.state == MoveState.SKIPPED
+    # Our copy was stopped: the job runs once, in its source.
+    (copy,) = [r for r in sandbox_state.runs() if r["name"] == run_alias("run-embed-1")]
+    assert copy["status"] == RunStatus.TERMINATION_REQUESTED
