@@ -22,10 +22,10 @@ STUCK_THRESHOLD_MINUTES = 60  # fleet runs are stuck (2-6 h old) or fresh (0-10 
 _TERMINATED = {RunStatus.TERMINATION_REQUESTED, RunStatus.TERMINATING, RunStatus.TERMINATED}
 
 
-def fleet(seed: int, *, workspaces: int = 4, uncovered: int = 1) -> SandboxState:
+def fleet(seed: int, *, workspaces: int = 3, uncovered: int = 1) -> SandboxState:
     """A generated fleet whose last `uncovered` source workspaces keep no config."""
     state = generate_fleet(
-        workspaces=workspaces, jobs_per_workspace=5, stuck_fraction=0.3, seed=seed
+        workspaces=workspaces, jobs_per_workspace=4, stuck_fraction=0.3, seed=seed
     )
     state.configs = state.configs[: len(state.configs) - uncovered]
     return state
