@@ -1,0 +1,64 @@
+"""The lower bound: the fewest API calls that answer a sweep's question, and their time.
+
+Calls, from the fleet's own state before the sweep:
+- per source workspace: ceil(jobs / page) pages of `list_apps` (at least one);
+- per job listed: ceil(CREATED runs / page) `list_runs` calls (at least one);
+- per stuck run, the move protocol: `get_run` (re-read the source), `put_app`, `trigger`,
+  `terminate`; the manifest comes embedded in the apps list, and a config carries the
+  destination FQN, so no application or workspace look-up is needed.
+
+Time, with every call taking `latency` and `concurrency` calls in flight:
+max(ceil(calls / concurrency), depth) * latency, where depth is the longest chain of calls that
+must wait for each other (apps page -> runs -> get_run -> put -> trigger -> terminate). Nothing
+else (client CPU, database, process start) is counted: it is the floor, not an estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+MOVE_CALLS = ("get_run", "put_app", "trigger", "terminate")
+
+
+@dataclass(frozen=True)
+class Bound:
+    calls: dict[str, int]
+    depth: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def seconds(self, *, concurrency: int, latency_s: float) -> float:
+        return max(math.ceil(self.total / concurrency), self.depth) * latency_s
+
+
+def _pages(items: int, page: int) -> int:
+    return max(1, math.ceil(items / page))
+
+
+def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 100) -> Bound:
+    """The bound for a sweep over every configured source of a sandbox state snapshot."""
+    sources = {c["sourceWorkspaceId"] for c in state["configs"] if c.get("enabled", True)}
+    jobs = {
+        a["id"]: a["workspaceId"]
+        for a in state["applications"]
+        if a["type"] == "job" and a["workspaceId"] in sources
+    }
+    threshold_ms = threshold_minutes * 60_000
+    created: Counter[str] = Counter()
+    stuck = 0
+    for run in state["runs"]:
+        if run["applicationId"] in jobs and run["status"] == "CREATED":
+            created[run["applicationId"]] += 1
+            stuck += state["nowMs"] - run["createdAt"] >= threshold_ms
+    jobs_per_source = Counter(jobs.values())
+    calls = {
+        "list_apps": sum(_pages(jobs_per_source[s], page) for s in sources),
+        "list_runs": sum(_pages(created[j], page) for j in jobs),
+        **dict.fromkeys(MOVE_CALLS, stuck),
+    }
+    return Bound(calls=calls, depth=2 + (len(MOVE_CALLS) if stuck else 0))
