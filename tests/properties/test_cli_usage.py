@@ -1,0 +1,34 @@
+"""Nonsense flags and values exit 2 with the command's usage and a line naming the problem."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from jobfallback.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["sweep", "--max-moves", "-1"], "--max-moves"),
+        (["sweep", "--bogus"], "--bogus"),
+        (["sweep", "--concurrency", "0"], "--concurrency"),
+        (["sweep", "--threshold-minutes", "soon"], "--threshold-minutes"),
+        (["sweep", "--source", "x"], "--source"),
+        (["sweep", "--output", "xml"], "--output"),
+        (["history", "--limit", "x"], "--limit"),
+        (["history", "--state", "lost"], "--state"),
+        (["configs", "show", "abc"], "config_id"),
+        (["configs", "frobnicate"], "frobnicate"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_bad_usage_exits_2_with_usage_help(args: list[str], names: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Usage: " in result.output
+    assert names in result.output
+    assert "Traceback" not in result.output
