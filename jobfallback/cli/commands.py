@@ -1,44 +1,22 @@
-"""The `jobfallback` command: a thin Typer app; each command group lives in its own module."""
+"""Every command, built together. The top-level group (cli/__init__.py) imports this module only
+when a command runs, so `jobfallback --help` never loads httpx, psycopg or pydantic."""
 
 from __future__ import annotations
 
 import typer
+from typer.core import TyperCommand
 
-from jobfallback import __version__
 from jobfallback.cli import configs, configs_api, db, doctor, sandbox, sweep
 
-app = typer.Typer(
-    name="jobfallback",
-    help="Move TrueFoundry job runs stuck in CREATED to a fallback cluster/workspace.",
-    no_args_is_help=True,
-    # Tokens live in locals: never print them in a traceback.
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
-)
 configs.app.command("validate")(configs_api.validate)
 configs.app.command("backfill-fqn")(configs_api.backfill_fqn)
-app.add_typer(configs.app, name="configs")
-app.add_typer(db.app, name="db")
-app.add_typer(sandbox.app, name="sandbox")
-app.command("sweep")(sweep.sweep)
-app.command("history")(sweep.history)
-app.command("doctor")(doctor.doctor)
 
+_app = typer.Typer(add_completion=False)
+_app.command("sweep")(sweep.sweep)
+_app.command("history")(sweep.history)
+_app.command("doctor")(doctor.doctor)
+_app.add_typer(configs.app, name="configs")
+_app.add_typer(db.app, name="db")
+_app.add_typer(sandbox.app, name="sandbox")
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(__version__)
-        raise typer.Exit
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Move TrueFoundry job runs stuck in CREATED to a fallback cluster/workspace."""
-
-
-def main() -> None:
-    app()
+commands: dict[str, TyperCommand] = typer.main.get_group(_app).commands  # type: ignore[assignment]

@@ -1,0 +1,47 @@
+"""The top-level listing is built without importing the commands; it must still tell the truth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from jobfallback.cli import SUMMARIES, app
+from jobfallback.cli.commands import commands
+
+
+@pytest.mark.parametrize("name", sorted(SUMMARIES))
+def test_summary_is_the_first_line_of_the_commands_help(name: str) -> None:
+    help_text = commands[name].help or ""
+    assert SUMMARIES[name] == " ".join(help_text.split("\n\n")[0].split())
+
+
+def test_every_command_is_listed() -> None:
+    assert set(SUMMARIES) == set(commands)
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in SUMMARIES:
+        assert f"  {name} " in result.output
+
+
+def test_help_imports_no_command_module() -> None:
+    probe = (
+        "import sys\n"
+        "from jobfallback.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('httpx', 'psycopg', 'pydantic', 'jobfallback.cli.commands')"
+        " if m in sys.modules]\n"
+        "print('heavy=' + ','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "heavy="
