@@ -30,9 +30,11 @@ def problems(text: str) -> list[list[str]]:
     return [line.split(maxsplit=2) for line in lines[1:]]
 
 
-def test_validate_accepts_the_demo_configs(jf: Jobfallback) -> None:
+def test_validate_and_backfill_accept_the_demo_configs(jf: Jobfallback) -> None:
     result = jf.run("configs", "validate")
     assert (result.returncode, result.stdout) == (0, "All 3 configs are valid.\n"), result
+    backfill = jf.run("configs", "backfill-fqn")
+    assert (backfill.returncode, backfill.stdout) == (0, "No config lacks a destination FQN.\n")
 
 
 def test_validate_lists_every_problem_and_exits_1(bare_jf: Jobfallback) -> None:
@@ -66,9 +68,6 @@ def test_validate_lists_every_problem_and_exits_1(bare_jf: Jobfallback) -> None:
         ],
         [str(unknown_job.id), "sourceJobId", "job app-nowhere not found"],
     ]
-    as_json = bare_jf.run("configs", "validate", "--output", "json")
-    assert as_json.returncode == 1, as_json
-    assert len(as_json.json()) == 5
 
 
 def test_backfill_fqn_fills_legacy_configs(bare_jf: Jobfallback) -> None:
@@ -98,11 +97,6 @@ def test_backfill_fqn_fills_legacy_configs(bare_jf: Jobfallback) -> None:
     assert stored_fqns(bare_jf) == {legacy.id: "gpu-west:fallback", wrong_cluster.id: None}
 
 
-def test_backfill_fqn_with_nothing_to_fill(jf: Jobfallback) -> None:
-    result = jf.run("configs", "backfill-fqn")
-    assert (result.returncode, result.stdout) == (0, "No config lacks a destination FQN.\n")
-
-
 def stored_fqns(cli: Jobfallback) -> dict[int, str | None]:
     with open_store(cli.database_url) as store:
         return {c.id: c.destination_workspace_fqn for c in store.configs.list()}
@@ -123,13 +117,12 @@ def test_doctor_all_ok(jf: Jobfallback) -> None:
     ("env", "failing"),
     [
         ({"TF_SERVICE_API_TOKEN": None}, ["FAIL token", "FAIL api"]),
-        ({"TF_SERVICE_API_TOKEN": "wrong-token-123456"}, ["FAIL api"]),
         (
             {"DATABASE_URL": with_password("postgresql://jf@127.0.0.1:1/jf", "pw-doctor-db")},
             ["FAIL database"],
         ),
     ],
-    ids=["no-token", "bad-token", "bad-database"],
+    ids=["no-token", "bad-database"],
 )
 def test_doctor_names_the_failing_check(
     jf: Jobfallback, env: dict[str, str | None], failing: list[str]
@@ -137,11 +130,4 @@ def test_doctor_names_the_failing_check(
     result = jf.run("doctor", env=env)
     assert result.returncode == 1, result
     assert [line.split(":")[0] for line in result.stdout.splitlines() if "FAIL" in line] == failing
-    assert "wrong-token-123456" not in result.stdout
-    assert "pw-doctor-db" not in result.stdout
-
-
-def test_doctor_with_bad_settings(bare_jf: Jobfallback) -> None:
-    result = bare_jf.run("doctor", env={"JOB_FALLBACK_CONCURRENCY": "0"})
-    assert result.returncode == 1, result
-    assert result.stdout.startswith("FAIL settings: JOB_FALLBACK_CONCURRENCY is invalid")
+    assert "pw-doctor-db" not in result.stdout + result.stderr
