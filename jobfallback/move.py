@@ -29,6 +29,7 @@ from jobfallback.store import MoveJournal
 from jobfallback.truefoundry import (
     ApiError,
     NotFoundError,
+    TerminateOutcome,
     TrueFoundryClient,
     run_alias,
 )
@@ -186,7 +187,14 @@ class Mover:
             raise MoveError(
                 f"run {record.source_run_name} has no deployment id; cannot terminate it"
             )
-        await self._client.terminate_job_run(deployment_id, record.source_run_name)
+        outcome = await self._client.terminate_job_run(deployment_id, record.source_run_name)
+        if outcome == TerminateOutcome.ALREADY_FINISHED:
+            # The source left CREATED after we read it: terminated (then the job lives on in
+            # the copy) or run on its own (then the copy must stop). Its status tells which.
+            ended = await self._client.get_job_run(
+                record.source_application_id, record.source_run_name
+            )
+            return await self._source_moved_on(record, ended, MoveState.TRIGGERED)
         await self._record(run_id, MoveState.DONE, error=None)
         return MoveOutcome(run_id, MoveState.DONE, f"destination run {record.destination_run_name}")
 

@@ -227,7 +227,7 @@ async def test_a_source_that_is_gone_is_skipped(
     assert sandbox.request_counts["put_app"] == 0
 
 
-async def test_a_source_that_finished_just_before_terminate_counts_as_done(
+async def test_a_source_that_finished_just_before_terminate_stops_the_copy(
     sandbox: SandboxServer, store: Store, config: FallbackConfig
 ) -> None:
     def finish_first(ctx: HookContext) -> None:
@@ -237,9 +237,12 @@ async def test_a_source_that_finished_just_before_terminate_counts_as_done(
     sandbox.add_hook("terminate", finish_first)
     async with connected(sandbox) as client:
         outcome = await Mover(client, store.journal).move(await plan(client, config))
-    assert outcome.state == MoveState.DONE  # the server answered 417
+    # The server answered 417: the source ran on its own, so our copy must not run too.
+    assert outcome.state == MoveState.SKIPPED
     assert source_status(sandbox.state) == RunStatus.FINISHED
-    assert [c["name"] for c in copies(sandbox.state)] == [ALIAS]
+    assert [(c["name"], c["status"]) for c in copies(sandbox.state)] == [
+        (ALIAS, RunStatus.TERMINATION_REQUESTED)
+    ]
 
 
 async def test_a_failed_step_is_recorded_and_the_next_attempt_finishes(

@@ -6,8 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from jobfallback.models import MoveState, RunStatus
 from jobfallback.sandbox import HookContext, SandboxServer, SandboxState
 from tests.faults.harness import (
@@ -107,11 +105,6 @@ def test_source_terminated_by_someone_else_mid_move(database_url: str) -> None:
     assert_no_job_runs_twice(state, covered)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="move.py ignores TerminateOutcome.ALREADY_FINISHED: a source that finished on its "
-    "own after the trigger keeps its destination copy running (the job runs twice)",
-)
 def test_source_finishing_on_its_own_mid_move(database_url: str) -> None:
     state, covered = race(database_url, seed=23, status=RunStatus.FINISHED)
     assert_no_job_runs_twice(state, covered)
