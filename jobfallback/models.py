@@ -6,6 +6,7 @@ TrueFoundry objects ignore unknown fields and keep unknown enum values as plain 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,9 @@ class CamelModel(BaseModel):
 # ---------------------------------------------------------------- fallback configs
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _non_empty(value: str | None) -> str | None:
     if value is None:
         return None
@@ -30,6 +34,13 @@ def _non_empty(value: str | None) -> str | None:
     if not stripped:
         raise ValueError("must not be empty")
     return stripped
+
+
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a line break would split one-line messages.
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (NUL, line breaks, tabs)")
+    return value
 
 
 class FallbackConfigSpec(CamelModel):
@@ -53,6 +64,20 @@ class FallbackConfigSpec(CamelModel):
     @classmethod
     def _blank_is_error(cls, value: Any) -> Any:
         return _non_empty(value) if isinstance(value, str) else value
+
+    @field_validator(
+        "name",
+        "source_cluster_id",
+        "source_workspace_id",
+        "source_job_id",
+        "destination_cluster_id",
+        "destination_workspace_id",
+        "destination_workspace_fqn",
+        mode="after",
+    )
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        return None if value is None else _printable(value)
 
     @property
     def natural_key(self) -> tuple[str, str, str]:

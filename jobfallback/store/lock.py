@@ -23,4 +23,12 @@ def sweep_lock(dsn: str) -> Iterator[bool]:
             row = conn.execute(
                 "SELECT pg_try_advisory_lock(%s) AS acquired", (SWEEP_LOCK_KEY,)
             ).fetchone()
-        yield bool(row and row["acquired"])
+        acquired = bool(row and row["acquired"])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                # Closing the session releases it too, but only once the server has noticed
+                # the close: unlock explicitly so the next sweep never sees a stale holder.
+                with translate_errors(dsn):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK_KEY,))

@@ -34,9 +34,14 @@ class InvalidImport(UsageError):
         self.problems = problems
 
 
+def _one_line(text: str) -> str:
+    """Control characters from a file shown escaped, so one problem stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _describe(error: ErrorDetails) -> str:
-    field = ".".join(
-        to_camel(part) if isinstance(part, str) else str(part) for part in error["loc"]
+    field = _one_line(
+        ".".join(to_camel(part) if isinstance(part, str) else str(part) for part in error["loc"])
     )
     if error["type"] == "value_error":
         text = str(error["ctx"]["error"])
@@ -67,7 +72,9 @@ def parse_spec(data: Mapping[str, Any]) -> FallbackConfigSpec:
 
 
 def _label(index: int, name: Any) -> str:
-    return f"entry {index} ({name})" if isinstance(name, str) and name.strip() else f"entry {index}"
+    if isinstance(name, str) and name.strip():
+        return f"entry {index} ({_one_line(name)})"
+    return f"entry {index}"
 
 
 def _duplicate_problem(spec: FallbackConfigSpec, first_label: str) -> str:

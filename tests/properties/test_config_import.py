@@ -154,11 +154,6 @@ def test_a_refused_entry_is_named_with_its_field(import_store: Store, database_u
     assert stored(import_store) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_import accepts NUL in strings; PostgreSQL rejects them on write, so the "
-    "import exits 3 with a database error instead of 2 naming the entry and field",
-)
 def test_a_nul_character_is_refused_as_bad_input(import_store: Store, database_url: str) -> None:
     before = reset(import_store)
     entry = {**EXISTING.model_dump(by_alias=True, exclude_none=True), "sourceJobId": "job\x00"}
@@ -168,11 +163,6 @@ def test_a_nul_character_is_refused_as_bad_input(import_store: Store, database_u
     assert stored(import_store) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation._describe and _label print field names and entry names raw: a line "
-    "break in them splits one problem over several lines (and shows an empty field name)",
-)
 def test_a_field_name_with_a_line_break_stays_one_error_line(
     import_store: Store, database_url: str
 ) -> None:
