@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
+
+from jobfallback.logs import LOGGER_NAME
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.sandbox", "tests.fixtures.secrets"]
 
@@ -23,3 +28,12 @@ _APP_ENV = (
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _APP_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Commands run in-process configure the jobfallback logger; undo it after each test."""
+    yield
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)

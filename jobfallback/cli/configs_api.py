@@ -65,7 +65,9 @@ def validate(
             configs = store.configs.list()
         problems = _with_client(settings, lambda c: validate_configs(c, configs))
     if output == Output.json:
-        print_json([p.__dict__ for p in problems])
+        print_json(
+            [{"configId": p.config_id, "field": p.field, "message": p.message} for p in problems]
+        )
     elif problems:
         _print_problems(problems)
     else:

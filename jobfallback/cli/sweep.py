@@ -114,9 +114,21 @@ def _render(result: SweepResult, output: Output) -> None:
     )
 
 
+def _skip(output: Output, level: int, reason: str) -> typer.Exit:
+    """A sweep that does nothing on purpose: logged, told to scripts, exit 0."""
+    event(log, level, reason)
+    if output == Output.json:
+        print_json({"skipped": reason})
+    return typer.Exit(0)
+
+
+_LOCK_HELD = "another sweep holds the lock; exiting"
+
+
 def _execute(
     settings: Settings, token: str, host: str, options: SweepOptions, progress: Progress
-) -> SweepResult:
+) -> SweepResult | None:
+    """The pass's result, or None when another sweep holds the lock."""
     with open_store(settings.database_dsn) as store:
         configs = store.configs.list(enabled_only=True)
 
@@ -132,8 +144,7 @@ def _execute(
             return asyncio.run(run(None))
         with store.sweep_lock() as held:
             if not held:
-                event(log, logging.INFO, "another sweep holds the lock; exiting")
-                raise typer.Exit(0)
+                return None
             return asyncio.run(run(store.journal))
 
 
@@ -184,17 +195,15 @@ def sweep(
     )
     event(log, logging.INFO, "sweep starting", dry_run=dry_run, **settings.masked())
     if not dry_run and not settings.job_fallback_enabled:
-        event(
-            log,
+        raise _skip(
+            output,
             logging.INFO,
             "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
             "`jobfallback sweep --dry-run` shows what would move",
         )
-        return
     token = settings.service_token
     if token is None:
-        event(log, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
-        return
+        raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
     if settings.tfy_host is None:
         raise fail("TFY_HOST is not set; set it (or --host) to the control-plane URL", 2)
     options = SweepOptions(
@@ -206,6 +215,8 @@ def sweep(
     show_progress = output == Output.text and sys.stderr.isatty()
     with exit_on_error(), _progress_display(show_progress) as progress:
         result = _execute(settings, token, settings.tfy_host, options, progress)
+    if result is None:
+        raise _skip(output, logging.INFO, _LOCK_HELD)
     _render(result, output)
     event(
         log,

@@ -135,7 +135,7 @@ def test_a_second_concurrent_sweep_backs_off(jf: Jobfallback) -> None:
     assert (first.returncode, second.returncode) == (0, 0), (first, second)
     backed_off = [r for r in (first, second) if "another sweep holds the lock" in r.stderr]
     assert len(backed_off) == 1, (first, second)
-    assert backed_off[0].stdout == ""
+    assert backed_off[0].json() == {"skipped": "another sweep holds the lock; exiting"}
     (mover,) = [r for r in (first, second) if r is not backed_off[0]]
     assert [m["outcome"] for m in mover.json()["moves"]] == ["done"] * 3
     assert jf.writes() == {"put_app": 3, "trigger": 3, "terminate": 3}
