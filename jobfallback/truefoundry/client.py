@@ -217,11 +217,16 @@ class TrueFoundryClient:
     async def terminate_job_run(self, deployment_id: str, run_name: str) -> TerminateOutcome:
         params = _query(deploymentId=deployment_id, jobRunName=run_name)
         try:
-            await self._send("terminate", "POST", f"{_API}/jobs/terminate", params=params)
+            answer = await self._send("terminate", "POST", f"{_API}/jobs/terminate", params=params)
         except ApiError as exc:
             if exc.status == 417:  # the run can no longer be terminated: it already ended
                 return TerminateOutcome.ALREADY_FINISHED
             raise
+        body = answer.body
+        # Only an answer that names the run's new status proves the terminate was taken: a
+        # proxy's or a broken server's other 200 must not let a move be recorded done.
+        if not isinstance(body, dict) or not isinstance(body.get("jobRunStatus"), str):
+            raise bad_response(answer.response, "terminate", "answer has no `jobRunStatus`")
         return TerminateOutcome.REQUESTED
 
     # ------------------------------------------------------------ plumbing

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from jobfallback.sandbox import SandboxServer
 from tests.faults.harness import (
     assert_invariants,
@@ -15,11 +13,6 @@ from tests.faults.harness import (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TrueFoundryClient.terminate_job_run takes any 2xx as REQUESTED without checking "
-    "`jobRunStatus`: the move is recorded done, the source stays CREATED next to its copy",
-)
 def test_wrong_shaped_terminate_answer_is_not_taken_for_done(database_url: str) -> None:
     state = fleet(seed=31)
     stuck = stuck_run_ids(state)
