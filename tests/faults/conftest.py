@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,28 +21,22 @@ from tests.fixtures.db import create_database, drop_database
 REPORT_ENV = "JOBFALLBACK_FAULT_REPORT"
 REPORT_PATH = Path(__file__).resolve().parents[2] / ".bench" / "faults.json"
 
-_baselines: dict[int, Counter[str]] = {}  # per xdist worker: seed -> fault-free request counts
+FLEET_SEED = 1  # one fleet for every case (so one baseline); the faults vary by case
 
 
-@pytest.fixture
-def baseline(pg_admin_url: str, template_database: str) -> Callable[[int], Counter[str]]:
-    """Requests a fault-free sweep of fleet(seed) makes, per endpoint (cached per seed)."""
-
-    def requests_of(seed: int) -> Counter[str]:
-        if seed not in _baselines:
-            name = f"jf_base_{uuid.uuid4().hex}"
-            url = create_database(pg_admin_url, name, template=template_database)
-            try:
-                state = fleet(seed)
-                import_configs(url, state)
-                with SandboxServer(state, seed=seed) as server:
-                    assert sweep(sweep_env(server, url)).code == 0
-                    _baselines[seed] = Counter(server.request_counts)
-            finally:
-                drop_database(pg_admin_url, name)
-        return _baselines[seed]
-
-    return requests_of
+@pytest.fixture(scope="session")
+def baseline_requests(pg_admin_url: str, template_database: str) -> int:
+    """Requests a fault-free sweep of the fleet makes: the matrix measures retries against it."""
+    name = f"jf_base_{uuid.uuid4().hex}"
+    url = create_database(pg_admin_url, name, template=template_database)
+    try:
+        state = fleet(FLEET_SEED)
+        import_configs(url, state)
+        with SandboxServer(state) as server:
+            assert sweep(sweep_env(server, url)).code == 0
+            return sum(server.request_counts.values())
+    finally:
+        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture
