@@ -30,13 +30,6 @@ TIMEOUT_SECONDS = 0.2
 READS = ("list_apps", "list_runs", "get_run")
 WRITES = ("put_app", "trigger", "terminate")
 GROUPS: dict[str, tuple[str, ...] | None] = {"reads": READS, "writes": WRITES, "all": None}
-# A wrong-shaped 200 to terminate is taken for success (see test_terminate.py, xfail): until
-# that is fixed, the matrix sends wrongshape to the other endpoints only.
-WRONGSHAPE_GROUPS: dict[str, tuple[str, ...] | None] = {
-    "reads": READS,
-    "writes": ("put_app", "trigger"),
-    "all": (*READS, "get_app", "put_app", "trigger"),
-}
 
 
 def run_case(
@@ -57,7 +50,7 @@ def run_case(
         seed=FAULT_KINDS.index(kind),
         fault_rate=rate,
         fault_kinds=[kind],
-        fault_endpoints=(WRONGSHAPE_GROUPS if kind == "wrongshape" else GROUPS)[group],
+        fault_endpoints=GROUPS[group],
         timeout_seconds=TIMEOUT_SECONDS,
         fault_after_effect=after_effect,
     ) as server:
