@@ -22,6 +22,7 @@ _ALLOWED = {
     "TFY_HOST": "an http(s) URL such as https://acme.truefoundry.cloud",
     "DATABASE_URL": "a URL such as postgresql://user:password@host:5432/dbname",
     "JOB_FALLBACK_CONCURRENCY": "a whole number from 1 to 256",
+    "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 600",
 }
 
 
@@ -56,6 +57,15 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         validation_alias=AliasChoices("JOB_FALLBACK_CONCURRENCY", "job_fallback_concurrency"),
+    )
+
+    job_fallback_http_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        validation_alias=AliasChoices(
+            "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "job_fallback_http_timeout_seconds"
+        ),
     )
 
     @field_validator("tf_service_api_token", "tf_user_api_token", "database_url", mode="before")
@@ -112,6 +122,7 @@ class Settings(BaseSettings):
             "TFY_HOST": self.tfy_host or "unset",
             "DATABASE_URL": _mask_dsn(self.database_dsn) if self.database_dsn else "embedded",
             "JOB_FALLBACK_CONCURRENCY": self.job_fallback_concurrency,
+            "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": self.job_fallback_http_timeout_seconds,
         }
 
 

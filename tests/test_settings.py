@@ -46,6 +46,8 @@ def test_user_token_falls_back_to_service_token(monkeypatch: pytest.MonkeyPatch)
         ("DATABASE_URL", "postgresql://u:pw@h:notaport/db", "postgresql://"),
         ("TFY_HOST", "acme.truefoundry.cloud", "http(s) URL"),
         ("JOB_FALLBACK_CONCURRENCY", "0", "whole number"),
+        ("JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "0", "seconds above 0"),
+        ("JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "soon", "seconds above 0"),
     ],
 )
 def test_bad_values_name_the_variable_and_what_is_allowed(

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from jobfallback.errors import JobFallbackError
 from jobfallback.settings import Settings, load_settings
+from jobfallback.truefoundry import TrueFoundryClient
 
 
 class Output(StrEnum):
@@ -28,6 +29,18 @@ DatabaseUrlOption = typer.Option(
     None, "--database-url", help="PostgreSQL URL (env DATABASE_URL; unset: embedded PostgreSQL)."
 )
 HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL (env TFY_HOST).")
+
+
+def api_client(
+    settings: Settings, token: str, host: str, *, concurrency: int = 16
+) -> TrueFoundryClient:
+    """The API client every command uses, with the configured read timeout."""
+    return TrueFoundryClient(
+        host,
+        token,
+        concurrency=concurrency,
+        read_timeout=settings.job_fallback_http_timeout_seconds,
+    )
 
 
 def settings_from(**overrides: Any) -> Settings:

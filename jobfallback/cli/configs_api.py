@@ -16,6 +16,7 @@ from jobfallback.cli.common import (
     HostOption,
     Output,
     OutputOption,
+    api_client,
     exit_on_error,
     fail,
     print_json,
@@ -39,7 +40,7 @@ def _with_client(settings: Settings, work: Callable[[TrueFoundryClient], Awaitab
     host = settings.tfy_host
 
     async def run() -> T:
-        async with TrueFoundryClient(host, token) as client:
+        async with api_client(settings, token, host) as client:
             return await work(client)
 
     return asyncio.run(run())

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import typer
 
-from jobfallback.cli.common import DatabaseUrlOption, HostOption
+from jobfallback.cli.common import DatabaseUrlOption, HostOption, api_client
 from jobfallback.errors import JobFallbackError
 from jobfallback.settings import Settings, load_settings
 from jobfallback.store import open_store
-from jobfallback.truefoundry import TrueFoundryClient
 
 Check = Callable[[Settings], str]
 
@@ -31,7 +30,7 @@ def _api(settings: Settings) -> str:
     host, token = settings.tfy_host, settings.service_token
 
     async def probe() -> None:
-        async with TrueFoundryClient(host, token, concurrency=1) as client:
+        async with api_client(settings, token, host, concurrency=1) as client:
             async for _ in client.list_workspaces():
                 break
 

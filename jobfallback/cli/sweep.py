@@ -17,6 +17,7 @@ from jobfallback.cli.common import (
     HostOption,
     Output,
     OutputOption,
+    api_client,
     exit_on_error,
     fail,
     print_json,
@@ -30,7 +31,6 @@ from jobfallback.plan import Source
 from jobfallback.settings import Settings
 from jobfallback.store import MoveJournal, open_store
 from jobfallback.sweep import Progress, SweepOptions, SweepResult, no_progress, run_pass
-from jobfallback.truefoundry import TrueFoundryClient
 
 log = get_logger("cli")
 
@@ -133,8 +133,8 @@ def _execute(
         configs = store.configs.list(enabled_only=True)
 
         async def run(journal: MoveJournal | None) -> SweepResult:
-            async with TrueFoundryClient(
-                host, token, concurrency=settings.job_fallback_concurrency
+            async with api_client(
+                settings, token, host, concurrency=settings.job_fallback_concurrency
             ) as client:
                 return await run_pass(
                     client, configs, journal, options, now=datetime.now(tz=UTC), progress=progress
