@@ -29,6 +29,7 @@ from jobfallback.errors import UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec
 from jobfallback.store import ImportDiff, InvalidImport, parse_import, parse_spec
 
+ConfigIdArgument = typer.Argument(..., metavar="ID", help="Config id (see `configs list`).")
 app = typer.Typer(no_args_is_help=True, help="Fallback configs: which source falls back where.")
 
 _HEADERS = ("id", "name", "source", "job", "destination", "fqn", "enabled", "threshold")
@@ -110,7 +111,7 @@ def list_configs(
 
 @app.command()
 def show(
-    config_id: int = typer.Argument(..., help="Config id."),
+    config_id: int = ConfigIdArgument,
     output: Output = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
@@ -152,7 +153,7 @@ def add(
 
 @app.command()
 def update(
-    config_id: int = typer.Argument(..., help="Config id."),
+    config_id: int = ConfigIdArgument,
     source_cluster_id: str | None = _option("--source-cluster", required=False),
     source_workspace_id: str | None = _option("--source-workspace", required=False),
     source_job_id: str | None = SourceJobOption,
@@ -177,7 +178,7 @@ def update(
 
 @app.command()
 def remove(
-    config_id: int = typer.Argument(..., help="Config id."),
+    config_id: int = ConfigIdArgument,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
@@ -201,7 +202,7 @@ def _set_enabled(config_id: int, enabled: bool, database_url: str | None) -> Non
 
 @app.command()
 def enable(
-    config_id: int = typer.Argument(..., help="Config id."),
+    config_id: int = ConfigIdArgument,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Switch a config on."""
@@ -210,7 +211,7 @@ def enable(
 
 @app.command()
 def disable(
-    config_id: int = typer.Argument(..., help="Config id."),
+    config_id: int = ConfigIdArgument,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Switch a config off: its source's stuck runs stay where they are."""

@@ -21,7 +21,7 @@ runner = CliRunner()
         (["sweep", "--output", "xml"], "--output"),
         (["history", "--limit", "x"], "--limit"),
         (["history", "--state", "lost"], "--state"),
-        (["configs", "show", "abc"], "config_id"),
+        (["configs", "show", "abc"], "'ID'"),
         (["configs", "frobnicate"], "frobnicate"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
