@@ -97,28 +97,41 @@ class Finished:
     stderr: str
 
 
+def _peak_rss_kib(pid: int, done: threading.Event, peak: list[int]) -> None:
+    """Poll the child's high-water mark (VmHWM) until it exits. Not wait4's ru_maxrss: Linux
+    carries a forked child's pre-exec peak over exec, so the child would inherit this (large)
+    process's RSS."""
+    status = Path(f"/proc/{pid}/status")
+    while not done.wait(0.05):
+        try:
+            text = status.read_text()
+        except OSError:
+            return
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                peak[0] = max(peak[0], int(line.split()[1]))
+
+
 def run_cli(args: list[str], env: dict[str, str], *, timeout: float) -> Finished:
-    """Run the CLI once; its wall time and peak RSS come from the kernel (wait4), not a poll."""
+    """Run the CLI once, measuring its wall time and peak RSS."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         child = subprocess.Popen([*CLI, *args], env=env, stdout=out, stderr=err, text=True)
-        deadline = threading.Timer(timeout, child.kill)
-        deadline.start()
+        exited, peak = threading.Event(), [0]
+        poller = threading.Thread(target=_peak_rss_kib, args=(child.pid, exited, peak))
+        poller.start()
         try:
-            _, status, usage = os.wait4(child.pid, 0)
+            exit_code = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise TimeoutError(
+                f"jobfallback {' '.join(args)} killed after {timeout:.0f}s"
+            ) from None
         finally:
-            deadline.cancel()
+            exited.set()
+            poller.join()
         wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
-        finished = Finished(
-            exit_code=child.returncode,
-            wall_s=wall,
-            peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports KiB
-            stdout=out.read(),
-            stderr=err.read(),
-        )
-    if finished.exit_code < 0:
-        raise TimeoutError(f"jobfallback {' '.join(args)} killed after {timeout:.0f}s")
-    return finished
+        return Finished(exit_code, wall, peak[0] / 1024, out.read(), err.read())
