@@ -38,6 +38,9 @@ from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient
 log = get_logger("sweep")
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# Sources listed at once. Enough to keep every connection busy (each source queues a runs call
+# per job), few enough that 500 sources do not hold 10,000 waiting requests in memory at once.
+SOURCES_IN_FLIGHT = 32
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -99,10 +102,13 @@ async def _fetch_all(
     auth_refused = False
     done = 0
 
+    in_flight = asyncio.Semaphore(SOURCES_IN_FLIGHT)
+
     async def one(group: SourceGroup) -> None:
         nonlocal done, auth_refused
         try:
-            listings[group.source] = await fetch_source(client, group)
+            async with in_flight:
+                listings[group.source] = await fetch_source(client, group)
             report.sources_scanned += 1
         except AuthError as exc:
             auth_refused = True
