@@ -9,7 +9,7 @@ import pytest
 
 from jobfallback.logs import LOGGER_NAME
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.sandbox", "tests.fixtures.secrets"]
+pytest_plugins = ["tests.fixtures.secrets", "tests.fixtures.db", "tests.fixtures.sandbox"]
 
 # Every variable the code reads: tests start from a clean environment.
 _APP_ENV = (

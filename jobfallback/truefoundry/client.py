@@ -11,7 +11,7 @@ import collections
 import hashlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
@@ -58,6 +58,26 @@ class _Answer(NamedTuple):
 
 def _query(**params: str | int | None) -> dict[str, str | int]:
     return {name: value for name, value in params.items() if value is not None}
+
+
+# A shape check: the problem with an answer's body, or None when it has the expected shape.
+Shape = Callable[[Any], str | None]
+
+
+def _data_list(body: Any) -> str | None:
+    ok = isinstance(body, dict) and isinstance(body.get("data"), list)
+    return None if ok else "answer has no `data` list"
+
+
+def _data_object(body: Any) -> str | None:
+    ok = isinstance(body, dict) and isinstance(body.get("data"), dict)
+    return None if ok else "answer has no `data` object"
+
+
+def _run_status(body: Any) -> str | None:
+    # Only an answer naming the run's new status proves a terminate was taken.
+    ok = isinstance(body, dict) and isinstance(body.get("jobRunStatus"), str)
+    return None if ok else "answer has no `jobRunStatus`"
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -160,7 +180,9 @@ class TrueFoundryClient:
             "forceDeploy": False,
             "triggerOnDeploy": False,
         }
-        answer = await self._send("put_app", "PUT", f"{_API}/apps", json=payload)
+        answer = await self._send(
+            "put_app", "PUT", f"{_API}/apps", json=payload, shape=_data_object
+        )
         return self._model(answer, "put_app", Deployment)
 
     # ------------------------------------------------------------ job runs
@@ -196,7 +218,12 @@ class TrueFoundryClient:
             "metadata": {"job_run_name_alias": alias},
         }
         answer = await self._send(
-            "trigger", "POST", f"{_API}/jobs/trigger", json=payload, idempotent=False
+            "trigger",
+            "POST",
+            f"{_API}/jobs/trigger",
+            json=payload,
+            idempotent=False,
+            shape=_data_object,
         )
         return self._model(answer, "trigger", JobRun)
 
@@ -217,16 +244,13 @@ class TrueFoundryClient:
     async def terminate_job_run(self, deployment_id: str, run_name: str) -> TerminateOutcome:
         params = _query(deploymentId=deployment_id, jobRunName=run_name)
         try:
-            answer = await self._send("terminate", "POST", f"{_API}/jobs/terminate", params=params)
+            await self._send(
+                "terminate", "POST", f"{_API}/jobs/terminate", params=params, shape=_run_status
+            )
         except ApiError as exc:
             if exc.status == 417:  # the run can no longer be terminated: it already ended
                 return TerminateOutcome.ALREADY_FINISHED
             raise
-        body = answer.body
-        # Only an answer that names the run's new status proves the terminate was taken: a
-        # proxy's or a broken server's other 200 must not let a move be recorded done.
-        if not isinstance(body, dict) or not isinstance(body.get("jobRunStatus"), str):
-            raise bad_response(answer.response, "terminate", "answer has no `jobRunStatus`")
         return TerminateOutcome.REQUESTED
 
     # ------------------------------------------------------------ plumbing
@@ -237,11 +261,8 @@ class TrueFoundryClient:
         offset = 0
         while True:
             page = {**params, "limit": self._page_size, "offset": offset}
-            answer = await self._send(endpoint, "GET", path, params=page)
-            body = answer.body
-            items = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise bad_response(answer.response, endpoint, "answer has no `data` list")
+            body = (await self._send(endpoint, "GET", path, params=page, shape=_data_list)).body
+            items: list[Any] = body["data"]
             for index, item in enumerate(items, start=offset):
                 parsed = self._item(endpoint, model, item, index)
                 if parsed is not None:
@@ -264,14 +285,13 @@ class TrueFoundryClient:
             return None
 
     async def _get_one(self, endpoint: str, path: str, model: type[M]) -> M:
-        return self._model(await self._send(endpoint, "GET", path), endpoint, model)
+        answer = await self._send(endpoint, "GET", path, shape=_data_object)
+        return self._model(answer, endpoint, model)
 
     def _model(self, answer: _Answer, endpoint: str, model: type[M]) -> M:
-        data = answer.body.get("data") if isinstance(answer.body, dict) else None
-        if not isinstance(data, dict):
-            raise bad_response(answer.response, endpoint, "answer has no `data` object")
+        """The `data` object of an answer whose shape was checked (`_data_object`)."""
         try:
-            return model.model_validate(data)
+            return model.model_validate(answer.body["data"])
         except ValidationError as exc:
             reason = f"`data` is not a {model.__name__}: {_first_error(exc)}"
             raise bad_response(answer.response, endpoint, reason) from exc
@@ -285,11 +305,18 @@ class TrueFoundryClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         idempotent: bool = True,
+        shape: Shape | None = None,
     ) -> _Answer:
+        """One call with retries. `shape` checks the body inside each attempt, so a wrong-shaped
+        answer (a proxy's page, a broken server) is retried like a garbled one when safe."""
         attempts = itertools.count(1)
 
         async def attempt() -> _Answer:
-            return await self._attempt(endpoint, method, path, params, json, next(attempts))
+            answer = await self._attempt(endpoint, method, path, params, json, next(attempts))
+            problem = shape(answer.body) if shape is not None else None
+            if problem is not None:
+                raise bad_response(answer.response, endpoint, problem)
+            return answer
 
         def before_sleep(state: RetryCallState) -> None:
             self.retries[endpoint] += 1

@@ -75,9 +75,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     if isinstance(exc, TransportError):
         return isinstance(exc.__cause__, _TRANSIENT)
     if isinstance(exc, BadResponse):
-        return (
-            True  # inside an attempt only an unparseable body is raised; shapes are checked after
-        )
+        # A garbled or wrong-shaped answer (a proxy's page, a broken server): ask again.
+        return True
     return exc.status in RETRY_STATUSES
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpx import HTTPXMock
 
-from jobfallback.truefoundry import BadResponse, TrueFoundryClient
+from jobfallback.truefoundry import BadResponse, TrueFoundryClient, retry
 
 HOST = "http://tfy.test"
 TOKEN = "listing-property-token"
@@ -87,6 +87,16 @@ def listings(draw: st.DrawFn, make: Callable[[int], dict[str, Any]]) -> Listing:
             )
         )
     return listing
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong envelope is retried: skip the backoff waits."""
+
+    async def instantly(_seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(retry, "sleep", instantly)
 
 
 @pytest.fixture
