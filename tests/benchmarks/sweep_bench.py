@@ -7,7 +7,7 @@ API calls per endpoint (counted by the sandbox), peak RSS (from the kernel), mov
 lower bound of calls and time (see bound.py). It also times `jobfallback --help`.
 
     python -m tests.benchmarks.sweep_bench [--fleets 10,100,500] [--sequential 10,100,500]
-        [--jobs 20] [--latency-ms 50] [--concurrency 16] [--publish]
+        [--jobs 20] [--latency-ms 50] [--concurrency 16] [--sequential-from RESULTS] [--publish]
 
 Results go to .bench/results.json and .bench/sweep_time.svg; --publish also copies them to
 tests/benchmarks/ (the committed copy the README cites).
@@ -180,6 +180,13 @@ def table(runs: list[dict[str, Any]], speedups: dict[int, float]) -> str:
     return "\n".join(rows)
 
 
+def _sequential_runs(path: Path) -> list[dict[str, Any]]:
+    earlier = json.loads(path.read_text())
+    return [
+        {**r, "measured": earlier["date"]} for r in earlier["runs"] if r["mode"] == "sequential"
+    ]
+
+
 def _sizes(text: str) -> list[int]:
     return [int(n) for n in text.split(",") if n.strip()]
 
@@ -192,9 +199,19 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--sequential-from",
+        type=Path,
+        help="take the sequential runs from an earlier results.json instead of measuring them"
+        " (they take ~15 min at 500 sources); the results say so",
+    )
     parser.add_argument("--publish", action="store_true", help="also copy to tests/benchmarks/")
     args = parser.parse_args()
     sequential = args.fleets if args.sequential is None else args.sequential
+    earlier: list[dict[str, Any]] = []
+    if args.sequential_from is not None:
+        earlier = _sequential_runs(args.sequential_from)
+        sequential = []
 
     started = time.monotonic()
     info = machine()
@@ -218,6 +235,7 @@ def main() -> None:
                 flush=True,
             )
             runs.append(run)
+    runs.extend(earlier)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     verdict = targets(runs, help_time)
     results = {
@@ -237,6 +255,7 @@ def main() -> None:
         "runs": runs,
         "targets": verdict,
         "benchmark_seconds": round(time.monotonic() - started, 1),
+        "sequential_from": None if args.sequential_from is None else str(args.sequential_from),
     }
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
