@@ -12,25 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import ssl
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
-
-
-def _remember_missing_sniffio() -> None:
-    """httpcore runs `import sniffio` several times per request. When sniffio is not installed
-    (anyio 4 no longer needs it), each failed import scans sys.path: ~0.2 ms, most of a
-    request's CPU time. Recording it as missing makes the import fail at once, with the same
-    outcome; once sniffio is installed this does nothing."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_remember_missing_sniffio()
 
 
 class ConnectionSlots:
