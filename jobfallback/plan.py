@@ -121,52 +121,70 @@ def match(group: SourceGroup, application_id: str) -> tuple[FallbackConfig, str]
     return None
 
 
-def plan_moves(
-    groups: Sequence[SourceGroup],
-    listings: dict[Source, list[Listing]],
+@dataclass
+class SourcePlan:
+    """The matched stuck runs of one source: all a sweep keeps of its listing."""
+
+    moves: list[PlannedMove]
+    runs_seen: int
+    warnings: list[str]
+
+
+def plan_source(
+    group: SourceGroup,
+    listings: Sequence[Listing],
     *,
     now: datetime,
     default_threshold_minutes: int,
-    max_moves: int | None = None,
-) -> Plan:
-    """Match every stuck run to its config; oldest runs first, so a cap defers the newest."""
+) -> SourcePlan:
+    """Match every stuck run of one source to its config."""
+    moves: list[PlannedMove] = []
+    runs_seen = 0
+    warnings: list[str] = []
+    for listing in listings:
+        app = listing.application
+        if app.workspace_id is not None and app.workspace_id != group.source.workspace_id:
+            warnings.append(
+                f"job {app.id} is in workspace {app.workspace_id}, "
+                f"not {group.source.workspace_id}; skipped"
+            )
+            continue
+        matched = match(group, app.id)
+        for run in listing.runs:
+            runs_seen += 1
+            if matched is None:
+                continue
+            if run.application_id is not None and run.application_id != app.id:
+                warnings.append(
+                    f"run {run.id} claims job {run.application_id}, listed under {app.id}; skipped"
+                )
+                continue
+            config, reason = matched
+            threshold = config.stuck_threshold_minutes or default_threshold_minutes
+            if not is_stuck(run, now, threshold):
+                continue
+            moves.append(
+                PlannedMove(
+                    run=run,
+                    application=app,
+                    config=config,
+                    age_minutes=round(age_minutes(run, now), 1),
+                    threshold_minutes=threshold,
+                    reason=reason,
+                )
+            )
+    return SourcePlan(moves=moves, runs_seen=runs_seen, warnings=warnings)
+
+
+def merge_plans(parts: Iterable[SourcePlan], *, max_moves: int | None = None) -> Plan:
+    """One plan from every source's: oldest runs first, so a cap defers the newest."""
     candidates: list[PlannedMove] = []
     runs_seen = 0
     warnings: list[str] = []
-    for group in groups:
-        for listing in listings.get(group.source, []):
-            app = listing.application
-            if app.workspace_id is not None and app.workspace_id != group.source.workspace_id:
-                warnings.append(
-                    f"job {app.id} is in workspace {app.workspace_id}, "
-                    f"not {group.source.workspace_id}; skipped"
-                )
-                continue
-            matched = match(group, app.id)
-            for run in listing.runs:
-                runs_seen += 1
-                if matched is None:
-                    continue
-                if run.application_id is not None and run.application_id != app.id:
-                    warnings.append(
-                        f"run {run.id} claims job {run.application_id}, "
-                        f"listed under {app.id}; skipped"
-                    )
-                    continue
-                config, reason = matched
-                threshold = config.stuck_threshold_minutes or default_threshold_minutes
-                if not is_stuck(run, now, threshold):
-                    continue
-                candidates.append(
-                    PlannedMove(
-                        run=run,
-                        application=app,
-                        config=config,
-                        age_minutes=round(age_minutes(run, now), 1),
-                        threshold_minutes=threshold,
-                        reason=reason,
-                    )
-                )
+    for part in parts:
+        candidates += part.moves
+        runs_seen += part.runs_seen
+        warnings += part.warnings
     candidates.sort(key=lambda m: (m.run.created_at, m.run.id))
     cut = len(candidates) if max_moves is None else max_moves
     return Plan(

@@ -8,6 +8,7 @@ requests in flight, so the pass is as fast as the API allows and never floods it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,8 +29,10 @@ from jobfallback.plan import (
     Plan,
     Source,
     SourceGroup,
+    SourcePlan,
     group_by_source,
-    plan_moves,
+    merge_plans,
+    plan_source,
     usable_configs,
 )
 from jobfallback.store import MoveJournal
@@ -41,6 +44,9 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # Sources listed at once. Enough to keep every connection busy (each source queues a runs call
 # per job), few enough that 500 sources do not hold 10,000 waiting requests in memory at once.
 SOURCES_IN_FLIGHT = 32
+# Moves under way at once: each waits on its calls one after another, so a few per connection
+# keep every connection busy without thousands of half-done moves held in memory.
+MOVES_IN_FLIGHT = 64
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -92,13 +98,18 @@ async def fetch_source(client: TrueFoundryClient, group: SourceGroup) -> list[Li
     return [Listing(app, app_runs) for app, app_runs in zip(apps, runs, strict=True)]
 
 
-async def _fetch_all(
+async def _fetch_and_plan(
     client: TrueFoundryClient,
     groups: Sequence[SourceGroup],
     report: SweepReport,
     progress: Progress,
-) -> tuple[dict[Source, list[Listing]], bool]:
-    listings: dict[Source, list[Listing]] = {}
+    *,
+    now: datetime,
+    threshold_minutes: int,
+) -> tuple[list[SourcePlan], bool]:
+    """Each source's listing is planned as soon as it arrives and then dropped: only stuck runs
+    are kept, so memory follows the number of moves, not the size of the fleet."""
+    parts: list[SourcePlan] = []
     auth_refused = False
     done = 0
 
@@ -108,8 +119,12 @@ async def _fetch_all(
         nonlocal done, auth_refused
         try:
             async with in_flight:
-                listings[group.source] = await fetch_source(client, group)
+                listings = await fetch_source(client, group)
             report.sources_scanned += 1
+            report.jobs_listed += len(listings)
+            parts.append(
+                plan_source(group, listings, now=now, default_threshold_minutes=threshold_minutes)
+            )
         except AuthError as exc:
             auth_refused = True
             report.sources_failed += 1
@@ -121,7 +136,7 @@ async def _fetch_all(
         progress("sources", done, len(groups))
 
     await asyncio.gather(*(one(g) for g in groups))
-    return listings, auth_refused
+    return parts, auth_refused
 
 
 async def _move_all(
@@ -136,17 +151,20 @@ async def _move_all(
     total = len(plan.moves) + len(leftovers)
     done = 0
 
-    async def tracked(work: Awaitable[MoveOutcome]) -> MoveOutcome:
+    in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
+
+    async def tracked(work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
         nonlocal done
-        outcome = await work
+        async with in_flight:
+            outcome = await work()
         done += 1
         progress("moves", done, total)
         return outcome
 
     outcomes = list(
         await asyncio.gather(
-            *(tracked(mover.move(m)) for m in plan.moves),
-            *(tracked(mover.resume(r)) for r in leftovers),
+            *(tracked(functools.partial(mover.move, m)) for m in plan.moves),
+            *(tracked(functools.partial(mover.resume, r)) for r in leftovers),
         )
     )
     for outcome in outcomes:
@@ -177,15 +195,10 @@ async def run_pass(
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
 
-    listings, auth_refused = await _fetch_all(client, groups, report, progress)
-    report.jobs_listed = sum(len(v) for v in listings.values())
-    plan = plan_moves(
-        groups,
-        listings,
-        now=now,
-        default_threshold_minutes=options.threshold_minutes,
-        max_moves=options.max_moves,
+    parts, auth_refused = await _fetch_and_plan(
+        client, groups, report, progress, now=now, threshold_minutes=options.threshold_minutes
     )
+    plan = merge_plans(parts, max_moves=options.max_moves)
     for warning in plan.warnings:
         event(log, logging.WARNING, warning)
     report.warnings = warnings + plan.warnings + client.skipped_items

@@ -9,11 +9,14 @@ import pytest
 from jobfallback.models import Application, FallbackConfig, JobRun
 from jobfallback.plan import (
     Listing,
+    Plan,
     Source,
+    SourceGroup,
     group_by_source,
     is_stuck,
     match,
-    plan_moves,
+    merge_plans,
+    plan_source,
     usable_configs,
 )
 
@@ -166,6 +169,17 @@ def test_no_match_without_generic_or_specific() -> None:
 # ------------------------------------------------------------------ plan
 
 
+def plan_moves(
+    groups: list[SourceGroup], listings: dict[Source, list[Listing]], max_moves: int | None = None
+) -> Plan:
+    """What a sweep does: plan each source, then merge."""
+    parts = [
+        plan_source(g, listings.get(g.source, []), now=NOW, default_threshold_minutes=60)
+        for g in groups
+    ]
+    return merge_plans(parts, max_moves=max_moves)
+
+
 def _plan(configs: list[FallbackConfig], listings: list[Listing], **kw: int | None):
     usable, _ = usable_configs(configs)
     groups = group_by_source(usable)
@@ -173,7 +187,7 @@ def _plan(configs: list[FallbackConfig], listings: list[Listing], **kw: int | No
     for listing in listings:
         src = Source("src", listing.application.workspace_id or "ws-a")
         by_source.setdefault(src, []).append(listing)
-    return plan_moves(groups, by_source, now=NOW, default_threshold_minutes=60, **kw)  # type: ignore[arg-type]
+    return plan_moves(groups, by_source, **kw)
 
 
 def test_plan_moves_only_stuck_runs_with_reason_and_age() -> None:
@@ -229,12 +243,7 @@ def test_job_specific_config_for_a_job_in_another_source_does_not_apply() -> Non
 def test_job_listed_in_wrong_workspace_is_skipped() -> None:
     usable, _ = usable_configs([config(1)])
     groups = group_by_source(usable)
-    plan = plan_moves(
-        groups,
-        {SRC_A: [Listing(app("app-1", ws="ws-other"), [run("r", 90)])]},
-        now=NOW,
-        default_threshold_minutes=60,
-    )
+    plan = plan_moves(groups, {SRC_A: [Listing(app("app-1", ws="ws-other"), [run("r", 90)])]})
     assert plan.moves == []
     assert plan.warnings
     assert "ws-other" in plan.warnings[0]
