@@ -35,9 +35,9 @@ class _LazyGroup(TyperGroup):
             return None
         if self._listing:
             return TyperCommand(cmd_name, short_help=SUMMARIES[cmd_name])
-        from jobfallback.cli.commands import commands
+        from jobfallback.cli.commands import load
 
-        return commands[cmd_name]
+        return load(cmd_name)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True  # the listing needs names and summaries only

@@ -1,22 +1,42 @@
-"""Every command, built together. The top-level group (cli/__init__.py) imports this module only
-when a command runs, so `jobfallback --help` never loads httpx, psycopg or pydantic."""
+"""Builds one command on demand. The top-level group (cli/__init__.py) calls `load` only for the
+command that runs, so `jobfallback --help` loads none of them and `jobfallback sweep` does not
+load the config, database or sandbox commands."""
 
 from __future__ import annotations
 
 import typer
 from typer.core import TyperCommand
 
-from jobfallback.cli import configs, configs_api, db, doctor, sandbox, sweep
 
-configs.app.command("validate")(configs_api.validate)
-configs.app.command("backfill-fqn")(configs_api.backfill_fqn)
+def _register(app: typer.Typer, name: str) -> None:
+    # Imports stay inside the branches: each command pays only for its own module.
+    if name in ("sweep", "history"):
+        from jobfallback.cli import sweep
 
-_app = typer.Typer(add_completion=False)
-_app.command("sweep")(sweep.sweep)
-_app.command("history")(sweep.history)
-_app.command("doctor")(doctor.doctor)
-_app.add_typer(configs.app, name="configs")
-_app.add_typer(db.app, name="db")
-_app.add_typer(sandbox.app, name="sandbox")
+        app.command(name)(getattr(sweep, name))
+    elif name == "doctor":
+        from jobfallback.cli import doctor
 
-commands: dict[str, TyperCommand] = typer.main.get_group(_app).commands  # type: ignore[assignment]
+        app.command(name)(doctor.doctor)
+    elif name == "configs":
+        from jobfallback.cli import configs
+
+        app.add_typer(configs.app, name=name)
+    elif name == "db":
+        from jobfallback.cli import db
+
+        app.add_typer(db.app, name=name)
+    elif name == "sandbox":
+        from jobfallback.cli import sandbox
+
+        app.add_typer(sandbox.app, name=name)
+    else:
+        raise KeyError(name)
+
+
+def load(name: str) -> TyperCommand:
+    """The click command for `name` (one of cli.SUMMARIES)."""
+    app = typer.Typer(add_completion=False)
+    _register(app, name)
+    command: TyperCommand = typer.main.get_group(app).commands[name]  # type: ignore[assignment]
+    return command

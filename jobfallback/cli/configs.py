@@ -15,6 +15,7 @@ from typing import Any
 import typer
 import yaml
 
+from jobfallback.cli import configs_api
 from jobfallback.cli.common import (
     DatabaseUrlOption,
     Output,
@@ -294,3 +295,8 @@ def export(
         except OSError as exc:
             raise UsageError(f"cannot write {file}: {exc.strerror}") from None
     typer.echo(f"exported {len(configs)} configs to {file}", err=True)
+
+
+# The config commands that ask the API live in their own module.
+app.command("validate")(configs_api.validate)
+app.command("backfill-fqn")(configs_api.backfill_fqn)

@@ -9,17 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from jobfallback.cli import SUMMARIES, app
-from jobfallback.cli.commands import commands
+from jobfallback.cli.commands import load
 
 
 @pytest.mark.parametrize("name", sorted(SUMMARIES))
 def test_summary_is_the_first_line_of_the_commands_help(name: str) -> None:
-    help_text = commands[name].help or ""
+    help_text = load(name).help or ""
     assert SUMMARIES[name] == " ".join(help_text.split("\n\n")[0].split())
 
 
 def test_every_command_is_listed() -> None:
-    assert set(SUMMARIES) == set(commands)
+    assert all(load(name).name == name for name in SUMMARIES)
 
 
 def test_help_lists_every_command() -> None:
@@ -45,3 +45,21 @@ def test_help_imports_no_command_module() -> None:
         [sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines()[-1] == "heavy="
+
+
+def test_sweep_loads_only_its_own_command_module() -> None:
+    probe = (
+        "import sys\n"
+        "from jobfallback.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "others = [m for m in ('jobfallback.cli.configs', 'jobfallback.cli.sandbox',"
+        " 'jobfallback.sandbox', 'yaml') if m in sys.modules]\n"
+        "print('others=' + ','.join(others))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "sweep", "--help"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "others="
