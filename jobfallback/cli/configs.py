@@ -36,6 +36,21 @@ app = typer.Typer(no_args_is_help=True, help="Fallback configs: which source fal
 _HEADERS = ("id", "name", "source", "job", "destination", "fqn", "enabled", "threshold")
 
 
+class Clearable(StrEnum):
+    """The optional fields `configs update --clear` can unset."""
+
+    name = "name"
+    source_job = "source-job"
+    threshold = "threshold"
+
+
+_CLEARED_FIELD = {
+    Clearable.name: "name",
+    Clearable.source_job: "source_job_id",
+    Clearable.threshold: "stuck_threshold_minutes",
+}
+
+
 class FileFormat(StrEnum):
     yaml = "yaml"
     json = "json"
@@ -164,12 +179,20 @@ def update(
     name: str | None = NameOption,
     stuck_threshold_minutes: int | None = ThresholdOption,
     enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="Switch it on or off."),
+    clear: list[Clearable] = typer.Option(
+        [], "--clear", help="Unset an optional field (repeatable): name, source-job, threshold."
+    ),
     output: Output = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Change the given fields of a config; the others stay as they are."""
     given = _spec_fields(locals())
     changes = {field: value for field, value in given.items() if value is not None}
+    for item in clear:
+        field = _CLEARED_FIELD[item]
+        if field in changes:
+            raise fail(f"--clear {item.value} and a new value for it: choose one", 2)
+        changes[field] = None
     if not changes:
         raise fail("nothing to change: pass at least one option (see --help)", 2)
     with opened_store(database_url) as store:

@@ -73,6 +73,11 @@ def test_add_list_show_update_enable_disable_remove(database_url: str) -> None:
     )
     assert updated[0]["stuckThresholdMinutes"] == 30
     assert updated[0]["name"] == "main"
+    cleared = json.loads(
+        ok(database_url, "update", config_id, "--clear", "threshold", "--output", "json")
+    )
+    assert cleared[0]["stuckThresholdMinutes"] is None
+    assert cleared[0]["name"] == "main"
 
     assert ok(database_url, "disable", config_id) == f"config {config_id} (main) disabled\n"
     assert json.loads(ok(database_url, "show", config_id, "-o", "json"))["enabled"] is False
@@ -98,6 +103,7 @@ def test_remove_asks_first(database_url: str) -> None:
         (["add", *ADD[:7], "ws-src", *ADD[8:]], "field destinationWorkspaceId: must differ"),
         (["add", *ADD, "--threshold-minutes", "0"], "field stuckThresholdMinutes"),
         (["update", "1"], "nothing to change"),
+        (["update", "1", "--name", "x", "--clear", "name"], "--clear name and a new value"),
         (["show", "7"], "config 7 not found; see `jobfallback configs list`"),
         (["enable", "7"], "config 7 not found"),
     ],
