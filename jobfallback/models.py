@@ -43,6 +43,19 @@ def _printable(value: str) -> str:
     return value
 
 
+# The text fields of a config: never blank when set, never control characters (the database
+# checks the same; store/constraints.py names them in its messages).
+CONFIG_TEXT_FIELDS = (
+    "name",
+    "source_cluster_id",
+    "source_workspace_id",
+    "source_job_id",
+    "destination_cluster_id",
+    "destination_workspace_id",
+    "destination_workspace_fqn",
+)
+
+
 class FallbackConfigSpec(CamelModel):
     """What a person writes: one fallback rule. Files use the camelCase aliases."""
 
@@ -65,16 +78,7 @@ class FallbackConfigSpec(CamelModel):
     def _blank_is_error(cls, value: Any) -> Any:
         return _non_empty(value) if isinstance(value, str) else value
 
-    @field_validator(
-        "name",
-        "source_cluster_id",
-        "source_workspace_id",
-        "source_job_id",
-        "destination_cluster_id",
-        "destination_workspace_id",
-        "destination_workspace_fqn",
-        mode="after",
-    )
+    @field_validator(*CONFIG_TEXT_FIELDS, mode="after")
     @classmethod
     def _no_control_characters(cls, value: str | None) -> str | None:
         return None if value is None else _printable(value)

@@ -8,23 +8,14 @@ from __future__ import annotations
 
 from pydantic.alias_generators import to_camel
 
-# Text columns of fallback_configs that must hold something other than blanks when set.
-_NOT_BLANK = (
-    "name",
-    "source_cluster_id",
-    "source_workspace_id",
-    "source_job_id",
-    "destination_cluster_id",
-    "destination_workspace_id",
-    "destination_workspace_fqn",
-)
+from jobfallback.models import CONFIG_TEXT_FIELDS
 
 MESSAGES: dict[str, str] = {
     **{
         f"fallback_configs_{column}_not_blank": (
             f"field {to_camel(column)}: must not be empty; give it a non-blank value"
         )
-        for column in _NOT_BLANK
+        for column in CONFIG_TEXT_FIELDS
     },
     "fallback_configs_distinct_workspaces": (
         "field destinationWorkspaceId: must differ from sourceWorkspaceId; "
