@@ -204,8 +204,8 @@ class PlannedMove(BaseModel):
         return self.config.destination_workspace_fqn
 
 
-class MoveRecord(BaseModel):
-    """A row of the move journal, keyed by the source run id."""
+class MoveRecord(CamelModel):
+    """A row of the move journal, keyed by the source run id (camelCase in JSON output)."""
 
     source_run_id: str
     source_run_name: str

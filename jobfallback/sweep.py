@@ -19,6 +19,7 @@ from jobfallback.logs import event, get_logger
 from jobfallback.models import (
     FallbackConfig,
     JobRun,
+    MoveRecord,
     MoveState,
     RunStatus,
     SweepReport,
@@ -66,6 +67,7 @@ class SweepResult:
     report: SweepReport
     plan: Plan
     outcomes: list[MoveOutcome] = field(default_factory=list)
+    resumes: list[MoveRecord] = field(default_factory=list)  # unfinished moves of earlier passes
     auth_refused: bool = False
 
     @property
@@ -140,14 +142,13 @@ async def _fetch_and_plan(
 
 
 async def _move_all(
-    mover: Mover, journal: MoveJournal, plan: Plan, report: SweepReport, progress: Progress
+    mover: Mover,
+    plan: Plan,
+    leftovers: Sequence[MoveRecord],
+    report: SweepReport,
+    progress: Progress,
 ) -> list[MoveOutcome]:
     """Run the planned moves and finish those earlier passes left unfinished, concurrently."""
-    planned_ids = {m.run.id for m in plan.moves}
-    leftovers = [
-        r for r in await asyncio.to_thread(journal.unfinished) if r.source_run_id not in planned_ids
-    ]
-    report.resumed = len(leftovers)
     total = len(plan.moves) + len(leftovers)
     done = 0
 
@@ -186,7 +187,8 @@ async def run_pass(
     now: datetime,
     progress: Progress = no_progress,
 ) -> SweepResult:
-    """One full pass. With `journal` None (a dry run) nothing is written anywhere."""
+    """One full pass. A dry run writes nothing anywhere: it only reads the journal (if given) to
+    show which unfinished moves a real pass would resume."""
     started = time.monotonic()
     report = SweepReport(dry_run=options.dry_run)
     usable, warnings = usable_configs(configs)
@@ -212,8 +214,25 @@ async def run_pass(
             deferred=len(plan.deferred),
         )
 
+    leftovers: list[MoveRecord] = []
+    if journal is not None:
+        planned_ids = {m.run.id for m in plan.moves}
+        unfinished = await asyncio.to_thread(journal.unfinished)
+        leftovers = [r for r in unfinished if r.source_run_id not in planned_ids]
+        report.resumed = len(leftovers)
+
     outcomes: list[MoveOutcome] = []
     if options.dry_run or journal is None:
+        for record in leftovers:
+            event(
+                log,
+                logging.INFO,
+                "DRY-RUN: would resume an unfinished move",
+                source_run=record.source_run_name,
+                job=record.source_application_name,
+                destination=record.destination_workspace_fqn,
+                state=record.state.value,
+            )
         for planned in plan.moves:
             event(
                 log,
@@ -225,8 +244,14 @@ async def run_pass(
                 reason=planned.reason,
             )
     else:
-        outcomes = await _move_all(Mover(client, journal), journal, plan, report, progress)
+        outcomes = await _move_all(Mover(client, journal), plan, leftovers, report, progress)
 
     report.api_calls = sum(client.calls.values())
     report.duration_seconds = round(time.monotonic() - started, 3)
-    return SweepResult(report=report, plan=plan, outcomes=outcomes, auth_refused=auth_refused)
+    return SweepResult(
+        report=report,
+        plan=plan,
+        outcomes=outcomes,
+        resumes=leftovers,
+        auth_refused=auth_refused,
+    )

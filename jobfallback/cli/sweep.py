@@ -29,7 +29,7 @@ from jobfallback.models import MoveState, PlannedMove
 from jobfallback.move import MoveOutcome
 from jobfallback.plan import Source
 from jobfallback.settings import Settings
-from jobfallback.store import MoveJournal, open_store
+from jobfallback.store import open_store
 from jobfallback.sweep import Progress, SweepOptions, SweepResult, no_progress, run_pass
 
 log = get_logger("cli")
@@ -94,6 +94,7 @@ def _render(result: SweepResult, output: Output) -> None:
                 "report": result.report,
                 "moves": rows,
                 "deferred": [_move_row(m, None) for m in result.plan.deferred],
+                "resumes": result.resumes,
             }
         )
         return
@@ -104,6 +105,14 @@ def _render(result: SweepResult, output: Output) -> None:
         keys.append("outcome")
     empty = "Nothing stuck: no run to move."
     print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=empty)
+    if result.resumes:
+        verb = "would resume" if result.report.dry_run else "resumed"
+        typer.echo(f"\n{verb} {len(result.resumes)} unfinished move(s) of earlier passes:")
+        for record in result.resumes:
+            typer.echo(
+                f"  {record.source_run_name} ({record.source_application_name}) -> "
+                f"{record.destination_workspace_fqn}, was {record.state.value}"
+            )
     r = result.report
     typer.echo(
         f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
@@ -132,20 +141,24 @@ def _execute(
     with open_store(settings.database_dsn) as store:
         configs = store.configs.list(enabled_only=True)
 
-        async def run(journal: MoveJournal | None) -> SweepResult:
+        async def run() -> SweepResult:
+            # A dry run only reads the journal, to show what a real pass would resume.
             async with api_client(
                 settings, token, host, concurrency=settings.job_fallback_concurrency
             ) as client:
                 return await run_pass(
-                    client, configs, journal, options, now=datetime.now(tz=UTC), progress=progress
+                    client,
+                    configs,
+                    store.journal,
+                    options,
+                    now=datetime.now(tz=UTC),
+                    progress=progress,
                 )
 
         if options.dry_run:
-            return asyncio.run(run(None))
+            return asyncio.run(run())
         with store.sweep_lock() as held:
-            if not held:
-                return None
-            return asyncio.run(run(store.journal))
+            return asyncio.run(run()) if held else None
 
 
 def sweep(

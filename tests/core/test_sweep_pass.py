@@ -32,6 +32,7 @@ async def one_pass(
     *,
     token: str | None = None,
     max_moves: int | None = None,
+    dry_run: bool | None = None,
 ) -> SweepResult:
     # One attempt per call: the failures these tests inject are not transient.
     async with TrueFoundryClient(
@@ -41,7 +42,11 @@ async def one_pass(
             client,
             configs,
             journal,
-            SweepOptions(threshold_minutes=60, dry_run=journal is None, max_moves=max_moves),
+            SweepOptions(
+                threshold_minutes=60,
+                dry_run=journal is None if dry_run is None else dry_run,
+                max_moves=max_moves,
+            ),
             now=datetime.now(tz=UTC),
         )
 
@@ -129,6 +134,17 @@ async def test_a_move_an_earlier_pass_left_unfinished_is_resumed(
     # The source leaves CREATED on its own: it is no longer listed, only the journal knows it.
     sandbox_state.set_run_status("run-embed-1", RunStatus.RUNNING)
     sandbox.set_faults(rate=0.0, kinds=[])
+
+    # A dry run shows the move it would resume, and touches neither the API nor the journal.
+    writes = ("put_app", "trigger", "terminate")
+    before = [sandbox.request_counts[e] for e in writes]
+    dry = await one_pass(sandbox, configs, store.journal, max_moves=0, dry_run=True)
+    assert [r.source_run_id for r in dry.resumes] == ["run-embed-1"]
+    assert (dry.report.resumed, dry.outcomes) == (1, [])
+    assert [sandbox.request_counts[e] for e in writes] == before
+    failed = store.journal.get("run-embed-1")
+    assert failed is not None
+    assert failed.state == MoveState.FAILED
 
     second = await one_pass(sandbox, configs, store.journal, max_moves=0)
     assert (second.report.planned, second.report.resumed) == (0, 1)
