@@ -79,3 +79,15 @@ def test_masked_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     assert "tok-secret-123" not in shown
     assert "pw-secret-456" not in shown
     assert "db:5432" in shown
+
+
+def test_sweep_flags_override_enabled_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_ENABLED", "true")
+    off = CliRunner().invoke(app, ["sweep", "--disabled", "--output", "json"])
+    assert (off.exit_code, off.stdout.count("sweeping is disabled")) == (0, 1)
+
+    monkeypatch.setenv("JOB_FALLBACK_ENABLED", "false")
+    on = CliRunner().invoke(app, ["sweep", "--enabled", "--output", "json"])
+    # Past the enabled check, the next one stops it: no token.
+    assert on.exit_code == 0
+    assert "TF_SERVICE_API_TOKEN is not set" in on.stdout

@@ -184,6 +184,19 @@ def sweep(
         max=256,
         help="API requests in flight (env JOB_FALLBACK_CONCURRENCY; default 16).",
     ),
+    enabled: bool | None = typer.Option(
+        None,
+        "--enabled/--disabled",
+        help="Allow or forbid moves for this run (env JOB_FALLBACK_ENABLED; default disabled).",
+    ),
+    http_timeout: float | None = typer.Option(
+        None,
+        "--http-timeout",
+        min=0.1,
+        max=600,
+        help="Seconds to wait for an API answer (env JOB_FALLBACK_HTTP_TIMEOUT_SECONDS; "
+        "default 30).",
+    ),
     output: Output = OutputOption,
     log_format: str = LogFormatOption,
     host: str | None = HostOption,
@@ -205,6 +218,8 @@ def sweep(
         database_url=database_url,
         job_fallback_stuck_threshold_minutes=threshold_minutes,
         job_fallback_concurrency=concurrency,
+        job_fallback_enabled=enabled,
+        job_fallback_http_timeout_seconds=http_timeout,
     )
     event(log, logging.INFO, "sweep starting", dry_run=dry_run, **settings.masked())
     if not dry_run and not settings.job_fallback_enabled:
