@@ -31,6 +31,13 @@ DatabaseUrlOption = typer.Option(
 HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL (env TFY_HOST).")
 
 
+def require_host(settings: Settings) -> str:
+    """The control-plane URL, or exit 2 saying how to set it."""
+    if settings.tfy_host is None:
+        raise fail("TFY_HOST is not set; set it (or --host) to the control-plane URL", 2)
+    return settings.tfy_host
+
+
 def api_client(
     settings: Settings, token: str, host: str, *, concurrency: int = 16
 ) -> TrueFoundryClient:

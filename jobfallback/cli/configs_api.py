@@ -21,6 +21,7 @@ from jobfallback.cli.common import (
     fail,
     print_json,
     print_table,
+    require_host,
     settings_from,
 )
 from jobfallback.settings import Settings
@@ -35,9 +36,7 @@ def _with_client(settings: Settings, work: Callable[[TrueFoundryClient], Awaitab
     token = settings.user_token
     if token is None:
         raise fail("no API token: set TF_USER_API_TOKEN (or TF_SERVICE_API_TOKEN)", 2)
-    if settings.tfy_host is None:
-        raise fail("TFY_HOST is not set; set it (or --host) to the control-plane URL", 2)
-    host = settings.tfy_host
+    host = require_host(settings)
 
     async def run() -> T:
         async with api_client(settings, token, host) as client:

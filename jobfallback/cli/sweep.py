@@ -19,9 +19,9 @@ from jobfallback.cli.common import (
     OutputOption,
     api_client,
     exit_on_error,
-    fail,
     print_json,
     print_table,
+    require_host,
     settings_from,
 )
 from jobfallback.logs import LogFormat, event, get_logger, setup_logging
@@ -232,8 +232,7 @@ def sweep(
     token = settings.service_token
     if token is None:
         raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
-    if settings.tfy_host is None:
-        raise fail("TFY_HOST is not set; set it (or --host) to the control-plane URL", 2)
+    host = require_host(settings)
     options = SweepOptions(
         threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
         dry_run=dry_run,
@@ -242,7 +241,7 @@ def sweep(
     )
     show_progress = output == Output.text and sys.stderr.isatty()
     with exit_on_error(), _progress_display(show_progress) as progress:
-        result = _execute(settings, token, settings.tfy_host, options, progress)
+        result = _execute(settings, token, host, options, progress)
     if result is None:
         raise _skip(output, logging.INFO, _LOCK_HELD)
     _render(result, output)
