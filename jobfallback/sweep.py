@@ -1,8 +1,10 @@
 """One pass of the sweeper: configs -> sources -> CREATED runs -> stuck -> plan -> moves -> report.
 
 The I/O stages live here; the decisions live in `plan` (pure) and `move` (the state machine).
-Sources are fetched concurrently and moves run concurrently; the client bounds the number of
-requests in flight, so the pass is as fast as the API allows and never floods it.
+Sources are fetched concurrently, and a source's moves start as soon as it is planned, while
+the others are still being listed (unless --max-moves must first see them all to pick the
+oldest); the client bounds the requests in flight, so the pass is as fast as the API allows and
+never floods it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +23,7 @@ from jobfallback.models import (
     JobRun,
     MoveRecord,
     MoveState,
+    PlannedMove,
     RunStatus,
     SweepReport,
 )
@@ -105,6 +108,7 @@ async def _fetch_and_plan(
     groups: Sequence[SourceGroup],
     report: SweepReport,
     progress: Progress,
+    on_plan: Callable[[SourcePlan], None],
     *,
     now: datetime,
     threshold_minutes: int,
@@ -124,9 +128,11 @@ async def _fetch_and_plan(
                 listings = await fetch_source(client, group)
             report.sources_scanned += 1
             report.jobs_listed += len(listings)
-            parts.append(
-                plan_source(group, listings, now=now, default_threshold_minutes=threshold_minutes)
+            part = plan_source(
+                group, listings, now=now, default_threshold_minutes=threshold_minutes
             )
+            parts.append(part)
+            on_plan(part)
         except AuthError as exc:
             auth_refused = True
             report.sources_failed += 1
@@ -141,41 +147,49 @@ async def _fetch_and_plan(
     return parts, auth_refused
 
 
-async def _move_all(
-    mover: Mover,
-    plan: Plan,
-    leftovers: Sequence[MoveRecord],
-    report: SweepReport,
-    progress: Progress,
-) -> list[MoveOutcome]:
-    """Run the planned moves and finish those earlier passes left unfinished, concurrently."""
-    total = len(plan.moves) + len(leftovers)
-    done = 0
+class _Moves:
+    """Moves under way, each started as soon as it is known; at most MOVES_IN_FLIGHT at once."""
 
-    in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
+    def __init__(self, mover: Mover, progress: Progress) -> None:
+        self._mover = mover
+        self._progress = progress
+        self._in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
+        self._tasks: list[asyncio.Task[MoveOutcome]] = []
+        self._done = 0
 
-    async def tracked(work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
-        nonlocal done
-        async with in_flight:
+    def start(self, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
+        self._tasks.append(asyncio.ensure_future(self._tracked(work)))
+
+    def start_moves(self, planned: Iterable[PlannedMove]) -> None:
+        for move in planned:
+            self.start(functools.partial(self._mover.move, move))
+
+    def start_resumes(self, records: Iterable[MoveRecord]) -> None:
+        for record in records:
+            self.start(functools.partial(self._mover.resume, record))
+
+    async def _tracked(self, work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
+        async with self._in_flight:
             outcome = await work()
-        done += 1
-        progress("moves", done, total)
+        self._done += 1
+        self._progress("moves", self._done, len(self._tasks))
         return outcome
 
-    outcomes = list(
-        await asyncio.gather(
-            *(tracked(functools.partial(mover.move, m)) for m in plan.moves),
-            *(tracked(functools.partial(mover.resume, r)) for r in leftovers),
-        )
-    )
-    for outcome in outcomes:
-        if outcome.state == MoveState.DONE:
-            report.moved += 1
-        elif outcome.state == MoveState.SKIPPED:
-            report.skipped += 1
-        else:
-            report.failed += 1
-    return outcomes
+    async def finish(self, report: SweepReport) -> list[MoveOutcome]:
+        outcomes = list(await asyncio.gather(*self._tasks))
+        for outcome in outcomes:
+            if outcome.state == MoveState.DONE:
+                report.moved += 1
+            elif outcome.state == MoveState.SKIPPED:
+                report.skipped += 1
+            else:
+                report.failed += 1
+        return outcomes
+
+    def cancel(self) -> None:
+        # Safe at any step: a cancelled move is resumed from its journal row by the next pass.
+        for task in self._tasks:
+            task.cancel()
 
 
 async def run_pass(
@@ -197,9 +211,31 @@ async def run_pass(
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
 
-    parts, auth_refused = await _fetch_and_plan(
-        client, groups, report, progress, now=now, threshold_minutes=options.threshold_minutes
-    )
+    # Earlier passes' unfinished moves, read before this pass begins any of its own.
+    unfinished = [] if journal is None else await asyncio.to_thread(journal.unfinished)
+    moves = None if options.dry_run or journal is None else _Moves(Mover(client, journal), progress)
+    # Without a cap every stuck run moves, so a source's moves start as soon as it is planned,
+    # alongside the listing of the others; a cap must see every source first to pick the oldest.
+    streaming = moves is not None and options.max_moves is None
+
+    def on_plan(part: SourcePlan) -> None:
+        if moves is not None and streaming:
+            moves.start_moves(part.moves)
+
+    try:
+        parts, auth_refused = await _fetch_and_plan(
+            client,
+            groups,
+            report,
+            progress,
+            on_plan,
+            now=now,
+            threshold_minutes=options.threshold_minutes,
+        )
+    except BaseException:
+        if moves is not None:
+            moves.cancel()
+        raise
     plan = merge_plans(parts, max_moves=options.max_moves)
     for warning in plan.warnings:
         event(log, logging.WARNING, warning)
@@ -214,15 +250,12 @@ async def run_pass(
             deferred=len(plan.deferred),
         )
 
-    leftovers: list[MoveRecord] = []
-    if journal is not None:
-        planned_ids = {m.run.id for m in plan.moves}
-        unfinished = await asyncio.to_thread(journal.unfinished)
-        leftovers = [r for r in unfinished if r.source_run_id not in planned_ids]
-        report.resumed = len(leftovers)
+    planned_ids = {m.run.id for m in plan.moves}
+    leftovers = [r for r in unfinished if r.source_run_id not in planned_ids]
+    report.resumed = len(leftovers)
 
     outcomes: list[MoveOutcome] = []
-    if options.dry_run or journal is None:
+    if moves is None:
         for record in leftovers:
             event(
                 log,
@@ -244,7 +277,10 @@ async def run_pass(
                 reason=planned.reason,
             )
     else:
-        outcomes = await _move_all(Mover(client, journal), plan, leftovers, report, progress)
+        if not streaming:
+            moves.start_moves(plan.moves)
+        moves.start_resumes(leftovers)
+        outcomes = await moves.finish(report)
 
     report.api_calls = sum(client.calls.values())
     report.duration_seconds = round(time.monotonic() - started, 3)

@@ -4,6 +4,8 @@ load the config, database or sandbox commands."""
 
 from __future__ import annotations
 
+import gc
+
 import typer
 from typer.core import TyperCommand
 
@@ -39,4 +41,7 @@ def load(name: str) -> TyperCommand:
     app = typer.Typer(add_completion=False)
     _register(app, name)
     command: TyperCommand = typer.main.get_group(app).commands[name]  # type: ignore[assignment]
+    # The modules just imported live until exit: moved out of the collector's reach, they are
+    # not walked again by each full collection nor by the one at exit (~70 ms for a sweep).
+    gc.freeze()
     return command

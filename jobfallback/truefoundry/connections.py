@@ -15,6 +15,7 @@ import functools
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -46,9 +47,13 @@ class ConnectionSlots:
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes ~80 ms: once per process, not once per slot.
-    return httpx.create_ssl_context()
+def _tls_context(https: bool) -> ssl.SSLContext:
+    if https:
+        # Loading the CA bundle takes ~50-80 ms: once per process, not once per slot.
+        return httpx.create_ssl_context()
+    # A plain-http host never handshakes, so the CA bundle is not loaded for it. Should TLS
+    # ever be attempted with this context, it still verifies, and so fails closed.
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def one_connection_client(
@@ -61,7 +66,7 @@ def one_connection_client(
 
     def make() -> httpx.AsyncClient:
         own = transport or httpx.AsyncHTTPTransport(
-            verify=_tls_context(),
+            verify=_tls_context(urlsplit(base_url).scheme == "https"),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
         return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=own)

@@ -227,7 +227,9 @@ def test_export_yaml_to_stdout_from_a_real_process(database_url: str) -> None:
 def test_without_database_url_a_real_process_uses_the_embedded_server() -> None:
     # Not tmp_path: see tests.fixtures.db.embedded_root.
     with tempfile.TemporaryDirectory(prefix="jobfallback-test-") as data_dir:
-        env = {"JOBFALLBACK_DATA_DIR": data_dir, "PATH": ""}
+        # No PostgreSQL binaries on PATH (here they live in /usr/local/bin); the system dirs
+        # stay, as under cron or in a container: run as root, the server adds its own user.
+        env = {"JOBFALLBACK_DATA_DIR": data_dir, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         command = [sys.executable, "-m", "jobfallback", "configs"]
         first = subprocess.run(
             [*command, "add", *ADD], env=env, capture_output=True, text=True, timeout=120

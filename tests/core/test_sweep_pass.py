@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -109,6 +110,25 @@ async def test_a_failing_source_fails_the_pass_but_not_the_other_source(
         "run-embed-1",  # the failed source's stuck run
         "run-report-1",  # fresh
     ]
+
+
+async def test_a_sources_moves_start_while_other_sources_are_still_listed(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    put_seen = threading.Event()
+    waited_for_put: list[bool] = []
+
+    def hold_research_listing(ctx: HookContext) -> None:
+        # Answer this source's listing only once another source's move has sent its PUT; were
+        # moves held back until every source is listed, this would wait out its timeout.
+        if ctx.query.get("workspaceId") == "ws-east-research":
+            waited_for_put.append(put_seen.wait(timeout=5))
+
+    sandbox.add_hook("list_apps", hold_research_listing)
+    sandbox.add_hook("put_app", lambda ctx: put_seen.set())
+    result = await one_pass(sandbox, stored(store, sandbox_state), store.journal)
+    assert waited_for_put == [True]
+    assert (result.report.moved, result.exit_code) == (3, 0)
 
 
 async def test_every_source_failing_or_a_refused_token_exits_3(
