@@ -157,16 +157,16 @@ class _Moves:
         self._tasks: list[asyncio.Task[MoveOutcome]] = []
         self._done = 0
 
-    def start(self, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
+    def _start(self, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
         self._tasks.append(asyncio.ensure_future(self._tracked(work)))
 
     def start_moves(self, planned: Iterable[PlannedMove]) -> None:
         for move in planned:
-            self.start(functools.partial(self._mover.move, move))
+            self._start(functools.partial(self._mover.move, move))
 
     def start_resumes(self, records: Iterable[MoveRecord]) -> None:
         for record in records:
-            self.start(functools.partial(self._mover.resume, record))
+            self._start(functools.partial(self._mover.resume, record))
 
     async def _tracked(self, work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
         async with self._in_flight:
