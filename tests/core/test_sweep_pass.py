@@ -131,6 +131,49 @@ async def test_a_sources_moves_start_while_other_sources_are_still_listed(
     assert (result.report.moved, result.exit_code) == (3, 0)
 
 
+async def test_a_pass_that_dies_while_listing_stops_its_moves_and_the_next_finishes_them(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    configs = stored(store, sandbox_state)
+    put_seen = threading.Event()
+    sandbox.add_hook("put_app", lambda ctx: put_seen.set())
+    sandbox.add_hook(
+        "list_apps",
+        lambda ctx: (
+            put_seen.wait(timeout=5) if ctx.query.get("workspaceId") == "ws-east-research" else None
+        ),
+    )
+
+    def dies_after_the_first_source(stage: str, done: int, total: int) -> None:
+        if stage == "sources" and done == 2:
+            raise RuntimeError("injected: the pass dies")
+
+    async with TrueFoundryClient(sandbox.url, sandbox.token) as client:
+        with pytest.raises(RuntimeError, match="the pass dies"):
+            await run_pass(
+                client,
+                configs,
+                store.journal,
+                SweepOptions(threshold_minutes=60),
+                now=datetime.now(tz=UTC),
+                progress=dies_after_the_first_source,
+            )
+    assert put_seen.is_set()  # the first source's moves were under way when the pass died
+    assert store.journal.history()  # and left journal rows behind
+
+    result = await one_pass(sandbox, configs, store.journal)
+    assert result.exit_code == 0
+    for run_id in ("run-embed-1", "run-train-1", "run-eval-1"):
+        record = store.journal.get(run_id)
+        assert record is not None
+        assert record.state == MoveState.DONE
+        copies = [r for r in sandbox_state.runs() if r["name"] == run_alias(run_id)]
+        assert len(copies) == 1
+        source = sandbox_state.run(run_id)
+        assert source is not None
+        assert source["status"] == RunStatus.TERMINATION_REQUESTED
+
+
 async def test_every_source_failing_or_a_refused_token_exits_3(
     sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
 ) -> None:
