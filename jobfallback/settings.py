@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobfallback.errors import UsageError
@@ -26,47 +33,28 @@ _ALLOWED = {
 }
 
 
+def _env_or_field_name(name: str) -> AliasChoices:
+    # Each setting is read from its upper-case environment variable, or given by field name
+    # (how the CLI passes its flags).
+    return AliasChoices(name.upper(), name)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
-
-    tf_service_api_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("TF_SERVICE_API_TOKEN", "tf_service_api_token")
-    )
-    tf_user_api_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("TF_USER_API_TOKEN", "tf_user_api_token")
-    )
-    job_fallback_enabled: bool = Field(
-        default=False, validation_alias=AliasChoices("JOB_FALLBACK_ENABLED", "job_fallback_enabled")
-    )
-    job_fallback_stuck_threshold_minutes: int = Field(
-        default=60,
-        ge=1,
-        le=525600,
-        validation_alias=AliasChoices(
-            "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "job_fallback_stuck_threshold_minutes"
-        ),
-    )
-    tfy_host: str | None = Field(
-        default=None, validation_alias=AliasChoices("TFY_HOST", "tfy_host")
-    )
-    database_url: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
-    )
-    job_fallback_concurrency: int = Field(
-        default=16,
-        ge=1,
-        le=256,
-        validation_alias=AliasChoices("JOB_FALLBACK_CONCURRENCY", "job_fallback_concurrency"),
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=True,
+        extra="ignore",
+        alias_generator=AliasGenerator(validation_alias=_env_or_field_name),
     )
 
-    job_fallback_http_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        le=600,
-        validation_alias=AliasChoices(
-            "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "job_fallback_http_timeout_seconds"
-        ),
-    )
+    tf_service_api_token: SecretStr | None = None
+    tf_user_api_token: SecretStr | None = None
+    job_fallback_enabled: bool = False
+    job_fallback_stuck_threshold_minutes: int = Field(default=60, ge=1, le=525600)
+    tfy_host: str | None = None
+    database_url: SecretStr | None = None
+    job_fallback_concurrency: int = Field(default=16, ge=1, le=256)
+    job_fallback_http_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("tf_service_api_token", "tf_user_api_token", "database_url", mode="before")
     @classmethod
