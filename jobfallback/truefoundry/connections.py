@@ -64,9 +64,11 @@ def one_connection_client(
 ) -> Callable[[], httpx.AsyncClient]:
     """A factory of clients that keep one connection each (or all use `transport`, in tests)."""
 
+    https = urlsplit(base_url).scheme == "https"
+
     def make() -> httpx.AsyncClient:
         own = transport or httpx.AsyncHTTPTransport(
-            verify=_tls_context(urlsplit(base_url).scheme == "https"),
+            verify=_tls_context(https),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
         return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=own)

@@ -112,20 +112,28 @@ async def test_a_failing_source_fails_the_pass_but_not_the_other_source(
     ]
 
 
-async def test_a_sources_moves_start_while_other_sources_are_still_listed(
-    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
-) -> None:
+def hold_research_listing_until_a_put(
+    sandbox: SandboxServer,
+) -> tuple[threading.Event, list[bool]]:
+    """Answer ws-east-research's apps listing only once another source's move has sent its PUT
+    (or after 5 s). Were moves held back until every source is listed, it would wait out the
+    timeout. Returns the PUT event and, per held listing, whether a PUT ended the wait."""
     put_seen = threading.Event()
     waited_for_put: list[bool] = []
 
-    def hold_research_listing(ctx: HookContext) -> None:
-        # Answer this source's listing only once another source's move has sent its PUT; were
-        # moves held back until every source is listed, this would wait out its timeout.
+    def hold(ctx: HookContext) -> None:
         if ctx.query.get("workspaceId") == "ws-east-research":
             waited_for_put.append(put_seen.wait(timeout=5))
 
-    sandbox.add_hook("list_apps", hold_research_listing)
+    sandbox.add_hook("list_apps", hold)
     sandbox.add_hook("put_app", lambda ctx: put_seen.set())
+    return put_seen, waited_for_put
+
+
+async def test_a_sources_moves_start_while_other_sources_are_still_listed(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    _, waited_for_put = hold_research_listing_until_a_put(sandbox)
     result = await one_pass(sandbox, stored(store, sandbox_state), store.journal)
     assert waited_for_put == [True]
     assert (result.report.moved, result.exit_code) == (3, 0)
@@ -135,14 +143,7 @@ async def test_a_pass_that_dies_while_listing_stops_its_moves_and_the_next_finis
     sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
 ) -> None:
     configs = stored(store, sandbox_state)
-    put_seen = threading.Event()
-    sandbox.add_hook("put_app", lambda ctx: put_seen.set())
-    sandbox.add_hook(
-        "list_apps",
-        lambda ctx: (
-            put_seen.wait(timeout=5) if ctx.query.get("workspaceId") == "ws-east-research" else None
-        ),
-    )
+    put_seen, _ = hold_research_listing_until_a_put(sandbox)
 
     def dies_after_the_first_source(stage: str, done: int, total: int) -> None:
         if stage == "sources" and done == 2:
