@@ -13,7 +13,7 @@ import yaml
 
 from jobfallback.cli.common import exit_on_error, fail
 from jobfallback.errors import UsageError
-from jobfallback.sandbox import FAULT_KINDS, SandboxServer, SandboxState
+from jobfallback.sandbox import FAULT_KINDS, PROFILES, SandboxServer, SandboxState, ServerProfile
 from jobfallback.sandbox.scenarios import generate_fleet, load_scenario
 
 app = typer.Typer(
@@ -30,16 +30,22 @@ FleetOption = typer.Option(
 SeedOption = typer.Option(0, "--seed", help="Seed of the generated fleet and of the faults.")
 
 
-def _state(scenario: str | None, fleet: str | None, seed: int) -> SandboxState:
+def _state(scenario: str | None, fleet: str | None, seed: int, profiles: str = "") -> SandboxState:
     if scenario is not None and fleet is not None:
         raise UsageError("--scenario and --fleet exclude each other; give one")
+    try:
+        profile = ServerProfile.of(profiles)
+    except ValueError as exc:
+        raise UsageError(f"--profile: {exc}") from None
     if fleet is None:
-        return load_scenario(scenario or "demo")
+        return load_scenario(scenario or "demo", profiles=profile)
     match = re.fullmatch(r"(\d+)x(\d+)", fleet.strip())
     if match is None:
         raise UsageError(f"--fleet {fleet!r} must be WORKSPACESxJOBS, e.g. 100x20")
     workspaces, jobs = (int(n) for n in match.groups())
-    return generate_fleet(workspaces=workspaces, jobs_per_workspace=jobs, seed=seed)
+    return generate_fleet(
+        workspaces=workspaces, jobs_per_workspace=jobs, seed=seed, profiles=profile
+    )
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -72,10 +78,15 @@ def serve(
         2.0, "--timeout-seconds", min=0, help="How long a timeout fault holds the answer."
     ),
     token: str | None = typer.Option(None, "--token", help="Bearer token to accept [random]."),
+    profile: str = typer.Option(
+        "",
+        "--profile",
+        help=f"Comma-separated server profiles: {','.join(PROFILES)} [default: alias-name].",
+    ),
 ) -> None:
     """Serve until SIGTERM/SIGINT. The first line of stdout is `url=<URL> token=<TOKEN>`."""
     with exit_on_error():
-        state = _state(scenario, fleet, seed)
+        state = _state(scenario, fleet, seed, profile)
     try:
         server = SandboxServer(
             state,

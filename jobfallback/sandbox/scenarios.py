@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from jobfallback.errors import UsageError
-from jobfallback.models import FallbackConfigSpec, RunStatus
-from jobfallback.sandbox.state import Obj, SandboxState
+from jobfallback.models import FallbackConfigSpec
+from jobfallback.sandbox.profiles import ProfileSpec
+from jobfallback.sandbox.state import SandboxState
+from jobfallback.sandbox.vendor import Obj, RunStatus
 
 SOURCE_CLUSTER = "src-cluster"
 DESTINATION_CLUSTER = "dst-cluster"
@@ -90,8 +92,11 @@ def _config_dict(spec: FallbackConfigSpec) -> Obj:
     return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def load_scenario(name_or_path: str, *, now_ms: int | None = None) -> SandboxState:
-    """A built-in scenario ("demo") or a YAML/JSON file, with run ages counted back from now_ms."""
+def load_scenario(
+    name_or_path: str, *, now_ms: int | None = None, profiles: ProfileSpec = ()
+) -> SandboxState:
+    """A built-in scenario ("demo") or a YAML/JSON file, with run ages counted back from now_ms,
+    served under `profiles`."""
     text = _read(name_or_path)
     try:
         scenario = _Scenario.model_validate(yaml.load(text, Loader=_YamlLoader))  # noqa: S506
@@ -101,7 +106,7 @@ def load_scenario(name_or_path: str, *, now_ms: int | None = None) -> SandboxSta
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "top level"
         raise UsageError(f"scenario {name_or_path}: {where}: {error['msg']}") from None
-    state = SandboxState(now_ms=now_ms)
+    state = SandboxState(now_ms=now_ms, profiles=profiles)
     try:
         _build(state, scenario)
     except ValueError as exc:  # a dangling or repeated id
@@ -146,11 +151,14 @@ def generate_fleet(
     seed: int = 0,
     now_ms: int | None = None,
     destination_workspaces: int = 1,
+    profiles: ProfileSpec = (),
 ) -> SandboxState:
     """Source workspaces in SOURCE_CLUSTER, destinations (with capacity) in DESTINATION_CLUSTER.
 
     Every run is CREATED; exactly round(runs * stuck_fraction) of them are stuck (2-6 hours
-    old), the rest fresh (0-10 minutes old). The same seed gives the same fleet."""
+    old), the rest fresh (0-10 minutes old). The same seed gives the same fleet. Job names
+    carry their workspace's number: sources share destinations, and two source jobs of one
+    name would meet in a destination as one application."""
     low, high = runs_per_job
     if workspaces < 0 or jobs_per_workspace < 0 or destination_workspaces < 1:
         raise ValueError("fleet sizes must be >= 0, with at least one destination workspace")
@@ -159,7 +167,7 @@ def generate_fleet(
             "runs_per_job must be (low, high) with 0 <= low <= high; stuck_fraction 0..1"
         )
     rng = random.Random(seed)  # noqa: S311  (reproducible, not secret)
-    state = SandboxState(now_ms=now_ms)
+    state = SandboxState(now_ms=now_ms, profiles=profiles)
     state.add_cluster(SOURCE_CLUSTER)
     state.add_cluster(DESTINATION_CLUSTER)
     for d in range(1, destination_workspaces + 1):
@@ -178,7 +186,7 @@ def generate_fleet(
             app = state.add_application(
                 id=f"app-{w:04d}-{j:03d}",
                 workspace_id=ws["id"],
-                name=f"job-{j:03d}",
+                name=f"job-{w:04d}-{j:03d}",
                 manifest=_fleet_manifest(j),
             )
             run_apps.extend([app["id"]] * rng.randint(low, high))

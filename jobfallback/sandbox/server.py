@@ -7,7 +7,9 @@ so latency sleeps overlap) that answers every request with a Content-Length. A r
       -> handler (the effect) -> "after" hooks -> answer (or the fault's answer)
 
 A faulted request skips the handler, except "reset"/"timeout" on writes when
-`fault_after_effect` is set: then the write is applied and only its answer is lost.
+`fault_after_effect` is set: then the write is applied and only its answer is lost. A hook
+that raises SandboxError answers for the server: from a "before" hook nothing is applied, from
+an "after" hook the effect stays and the client gets the error instead of the answer.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ from jobfallback.sandbox.api import (
     Reply,
     Request,
     encode,
+    first_values,
     resolve,
     split_target,
 )
 from jobfallback.sandbox.faults import Fault, FaultInjector, FaultPolicy, fault_reply
+from jobfallback.sandbox.profiles import ProfileSpec
 from jobfallback.sandbox.state import SandboxError, SandboxState
+from jobfallback.sandbox.vendor import served
 
 logger = get_logger("sandbox")
 HookWhen = Literal["before", "after"]
@@ -49,7 +54,7 @@ class HookContext:
     endpoint: str
     method: str
     path: str
-    query: dict[str, str]
+    query: dict[str, str]  # the first value of each query parameter
     body: Any  # the request's JSON body (None when empty)
     call_index: int  # 0 for the first request to this endpoint, 1 for the next, ...
     state: SandboxState
@@ -58,10 +63,6 @@ class HookContext:
 
 
 Hook = Callable[[HookContext], None]
-
-
-def _error(status: int, message: str, code: str) -> RawReply:
-    return encode(Reply(status, SandboxError(status, message, code).body()))
 
 
 class SandboxServer:
@@ -79,8 +80,12 @@ class SandboxServer:
         seed: int | None = None,
         timeout_seconds: float = 2.0,
         fault_after_effect: bool = False,
+        profiles: ProfileSpec | None = None,
     ) -> None:
+        """`profiles`, when given, replace the state's (SandboxState.use_profile)."""
         self.state = state
+        if profiles is not None:
+            state.use_profile(profiles)
         self.token = token or secrets.token_urlsafe(24)
         self.url = ""  # set by start()
         self.latency_ms = latency_ms
@@ -168,29 +173,44 @@ class SandboxServer:
         self._stopping.wait(self.latency_ms / 1000)
         expected = f"Bearer {self.token}".encode()
         if not secrets.compare_digest(authorization.encode(), expected):
-            return _error(
+            return self.error(
                 401, "missing or wrong bearer token (Authorization header)", "UNAUTHORIZED"
             )
         try:
             payload = json.loads(body) if body else None
         except ValueError:
-            return _error(400, "request body is not JSON", "BAD_REQUEST")
-        ctx = HookContext(endpoint, method, path, query, payload, call_index, self.state)
+            return self.error(400, "request body is not JSON", "BAD_REQUEST")
+        ctx = HookContext(
+            endpoint, method, path, first_values(query), payload, call_index, self.state
+        )
         fault = None if endpoint == UNKNOWN_ENDPOINT else self._faults.decide(endpoint)
-        self._run_hooks(ctx, "before")
+        try:
+            self._run_hooks(ctx, "before")
+        except SandboxError as exc:
+            return encode(self._error_reply(exc))
         if fault is not None and not fault.loses_answer_after_effect(
             endpoint, self.fault_after_effect
         ):
             return self._faulted(fault, None)
         reply = self._apply(handler, Request(method, path, query, payload, params))
-        self._run_hooks(replace(ctx, status=reply.status, response=reply.body), "after")
+        try:
+            self._run_hooks(replace(ctx, status=reply.status, response=reply.body), "after")
+        except SandboxError as exc:
+            reply = self._error_reply(exc)
         return encode(reply) if fault is None else self._faulted(fault, encode(reply))
+
+    def error(self, status: int, message: str, code: str) -> RawReply:
+        """An API error answer, shaped by the profile like every other answer."""
+        return encode(self._error_reply(SandboxError(status, message, code)))
+
+    def _error_reply(self, exc: SandboxError) -> Reply:
+        return Reply(exc.status, served(self.state.profile, "error", exc.body()))
 
     def _apply(self, handler: Handler, request: Request) -> Reply:
         try:
             return handler(self.state, request)
         except SandboxError as exc:
-            return Reply(exc.status, exc.body())
+            return self._error_reply(exc)
 
     def _faulted(self, fault: Fault, answer: RawReply | None) -> RawReply | None:
         reply = fault_reply(fault, answer)
@@ -213,9 +233,11 @@ class SandboxServer:
         if path == "/_sandbox/health":
             return encode(Reply(200, {"status": "ok"}))
         if path != "/_sandbox/state":
-            return _error(404, f"no sandbox endpoint {path}", "NOT_FOUND")
+            return self.error(404, f"no sandbox endpoint {path}", "NOT_FOUND")
         if client not in _LOOPBACK:
-            return _error(403, "the sandbox state is served to loopback clients only", "FORBIDDEN")
+            return self.error(
+                403, "the sandbox state is served to loopback clients only", "FORBIDDEN"
+            )
         with self._lock:
             counts = dict(self.request_counts)
         state = {**self.state.snapshot(), "requestCounts": counts}
@@ -237,13 +259,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True  # the body cannot be skipped: do not reuse
-            self._send(_error(411, "send the body with a Content-Length", "LENGTH_REQUIRED"))
+            self._send(
+                self.server.sandbox.error(
+                    411, "send the body with a Content-Length", "LENGTH_REQUIRED"
+                )
+            )
             return
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         except ValueError:
             self.close_connection = True
-            self._send(_error(400, "bad Content-Length header", "BAD_REQUEST"))
+            self._send(self.server.sandbox.error(400, "bad Content-Length header", "BAD_REQUEST"))
             return
         try:
             reply = self.server.sandbox.respond(
@@ -255,7 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except Exception:
             logger.exception("sandbox request failed")
-            reply = _error(500, "the sandbox failed on this request; see its log", "INTERNAL")
+            reply = self.server.sandbox.error(
+                500, "the sandbox failed on this request; see its log", "INTERNAL"
+            )
         if reply is None:
             self._drop()
         else:

@@ -1,28 +1,59 @@
 """The sandbox's in-memory TrueFoundry state: clusters, workspaces, applications, runs.
 
-Objects are stored as the camelCase dicts the API serves (deployment manifests keep their
-snake_case keys), so answering a request is a copy, not a translation. One lock guards
-everything; every method that returns objects returns deep copies, so callers never see
-(or cause) a half-applied change.
+Objects are stored as the camelCase dicts of the vendor's models (deployment manifests keep
+their snake_case keys), with every field the vendor's SDK requires, plus a few keys of the
+sandbox's own (vendor.INTERNAL_KEYS: a run's alias, a workspace's capacity) that are never
+served. One lock guards everything; every method that returns objects returns deep copies, so
+callers never see (or cause) a half-applied change. The server profile (profiles.py) decides
+the choices the contract leaves open: how runs are named, when searches find them, whether a
+paged listing holds still, whether times have fractions.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jobfallback.models import RunStatus
+from jobfallback.sandbox.profiles import (
+    ALIAS_NAME,
+    FRACTIONAL_TIMES,
+    IGNORE_OFFSET,
+    PAGE_SHIFT,
+    SEARCH_LAG,
+    ProfileSpec,
+    ServerProfile,
+)
+from jobfallback.sandbox.vendor import (
+    ACCOUNT_ID,
+    ENDED,
+    TERMINABLE,
+    Obj,
+    RunStatus,
+    subject,
+)
 
-Obj = dict[str, Any]
-
-TERMINABLE = frozenset({RunStatus.CREATED, RunStatus.SCHEDULED, RunStatus.RUNNING})
-_ENDED = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.TERMINATED})
-RUN_SORT_FIELDS = frozenset({"createdAt", "endTime", "name", "status", "id"})
+# `sortBy` of the runs listing (the SDK's JobRunsSortBy) -> the run's sort key.
+_RUN_SORT_KEYS: dict[str, Callable[[Obj], Any]] = {
+    "startTime": lambda run: run["createdAt"],
+    "duration": lambda run: run["duration"],
+    "deploymentVersion": lambda run: int(run["deploymentVersion"]),
+    "triggeredBy": lambda run: run["triggeredBy"],
+    "status": lambda run: run["status"],
+}
+RUN_SORT_FIELDS = tuple(_RUN_SORT_KEYS)
+# What add_application fills into a manifest it is not given, so that every manifest the
+# sandbox serves is one the SDK's DeploymentManifest accepts.
+_MANIFEST_DEFAULTS: dict[str, Obj] = {
+    "job": {"trigger": {"type": "manual"}},
+    "service": {"ports": [{"port": 8000, "protocol": "TCP", "expose": False}], "replicas": 1},
+}
 
 
 class SandboxError(Exception):
@@ -38,29 +69,66 @@ class SandboxError(Exception):
         return {"statusCode": self.status, "message": self.message, "code": self.code}
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """The filters and order of one runs listing (None: no filter)."""
+
+    statuses: frozenset[str] | None = None
+    versions: frozenset[int] | None = None
+    triggered_by: frozenset[str] | None = None
+    search_prefix: str | None = None
+    sort_by: str = "startTime"
+    descending: bool = True
+
+    def matches(self, run: Obj) -> bool:
+        return (
+            (self.statuses is None or run["status"] in self.statuses)
+            and (self.versions is None or int(run["deploymentVersion"]) in self.versions)
+            and (self.triggered_by is None or run["triggeredBy"] in self.triggered_by)
+        )
+
+    def sort(self, runs: list[Obj]) -> None:
+        """A missing value sorts first ascending; creation, then the id break ties so pages
+        never overlap."""
+        key = _RUN_SORT_KEYS[self.sort_by]
+        runs.sort(
+            key=lambda r: (key(r) is not None, key(r), r["createdAt"], r["id"]),
+            reverse=self.descending,
+        )
+
+
 def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def iso(ms: int) -> str:
-    """Workspaces and applications carry ISO timestamps; only runs use epoch milliseconds."""
+def iso(ms: float) -> str:
+    """Workspaces, applications and deployments carry ISO timestamps; runs epoch milliseconds."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def _matches(obj: Obj, filters: Mapping[str, Collection[str]]) -> bool:
+def _matches(obj: Obj, filters: Mapping[str, Collection[Any]]) -> bool:
     return all(obj.get(field) in allowed for field, allowed in filters.items())
 
 
 class SandboxState:
     """All objects of one sandbox. `now_ms` is the reference time the scenario was built at;
-    `clock` stamps objects created later (through the API)."""
+    `clock` stamps objects created later (through the API); `profiles` as ServerProfile.of
+    takes them."""
 
-    def __init__(self, *, now_ms: int | None = None, clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self,
+        *,
+        now_ms: int | None = None,
+        clock: Callable[[], int] = wall_ms,
+        profiles: ProfileSpec = (),
+    ) -> None:
         self.now_ms = clock() if now_ms is None else now_ms
         self.configs: list[Obj] = []  # fallback configs (camelCase) that fit this state
+        self.profile = ServerProfile.of(profiles)
         self._clock = clock
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        self._fractions = itertools.count(1)
         self._clusters: dict[str, Obj] = {}
         self._workspaces: dict[str, Obj] = {}
         self._apps: dict[str, Obj] = {}
@@ -69,6 +137,19 @@ class SandboxState:
         self._runs_by_app: dict[str, dict[str, Obj]] = {}  # application id -> run name -> run
         self._apps_by_ws: dict[str, list[Obj]] = {}  # a sweep lists apps one workspace at a time
         self._deployments_by_app: dict[str, list[Obj]] = {}  # oldest version first
+        # search-lag: run id -> (searches it is still hidden from, epoch ms it shows from)
+        self._search_lag: dict[str, tuple[int | None, float | None]] = {}
+        # page-shift: (application id, listing) -> runs still to add while it is paged
+        self._page_shifts: dict[tuple[str, RunQuery], int] = {}
+
+    def use_profile(self, profiles: ProfileSpec) -> None:
+        """Switch profiles; with fractional-times, the runs already there get fractions too."""
+        with self._lock:
+            self.profile = ServerProfile.of(profiles)
+            for run in self._runs.values():
+                run["createdAt"] = self._stamp(run["createdAt"])
+                if run["endTime"] is not None:
+                    run["endTime"] = self._stamp(run["endTime"])
 
     # ------------------------------------------------------------ building (scenarios, tests)
 
@@ -98,9 +179,14 @@ class SandboxState:
                 "name": name,
                 "clusterId": cluster_id,
                 "tenantName": tenant_name,
-                "hasCapacity": has_capacity,
+                "accountId": ACCOUNT_ID,
+                "manifest": {"type": "workspace", "cluster_fqn": cluster_id, "name": name},
+                "isSystemWs": False,
+                "createdBySubject": subject(),
+                "createdBy": subject()["subjectSlug"],
                 "createdAt": stamp,
                 "updatedAt": stamp,
+                "hasCapacity": has_capacity,
             }
             return copy.deepcopy(self._workspaces[ws_id])
 
@@ -113,13 +199,20 @@ class SandboxState:
         app_type: str = "job",
         id: str | None = None,
     ) -> Obj:
-        """An application with its first deployment; the manifest gets type, name and
-        workspace_fqn filled in when missing."""
+        """An application with its first deployment; the manifest gets type, name,
+        workspace_fqn, an image and what its type requires filled in when missing."""
         with self._lock:
             ws = self._workspaces.get(workspace_id)
             if ws is None:
                 raise ValueError(f"application {name}: unknown workspace {workspace_id!r}")
-            full = {"type": app_type, "name": name, "workspace_fqn": ws["fqn"], **(manifest or {})}
+            full = {
+                "type": app_type,
+                "name": name,
+                "image": {"type": "image", "image_uri": f"registry.local/{name}:1"},
+                **copy.deepcopy(_MANIFEST_DEFAULTS.get(app_type, {})),
+                "workspace_fqn": ws["fqn"],
+                **(manifest or {}),
+            }
             app = self._create_app(ws, full, id, self.now_ms)
             return self._app_view(app)
 
@@ -135,6 +228,7 @@ class SandboxState:
         alias: str | None = None,
         id: str | None = None,
     ) -> Obj:
+        """A run of the application's latest deployment; without a name the server names it."""
         with self._lock:
             app = self._get(self._apps, application_id, "application")
             deployment = self._deployments[app["lastDeploymentId"]]
@@ -177,12 +271,23 @@ class SandboxState:
         with self._lock:
             return copy.deepcopy(self._runs.get(run_id))
 
+    def alias_of(self, run_id: str) -> str | None:
+        """The `metadata.job_run_name_alias` a run was triggered with (never served)."""
+        with self._lock:
+            alias: str | None = self._get(self._runs, run_id, "run")["alias"]
+            return alias
+
     def set_run_status(self, run_id: str, status: str) -> None:
         with self._lock:
             run = self._get(self._runs, run_id, "run")
             run["status"] = status
-            if status in _ENDED and run["endTime"] is None:
-                run["endTime"] = self._clock()
+            if status in ENDED and run["endTime"] is None:
+                self._end(run, self._clock())
+
+    def end_search_lag(self) -> None:
+        """search-lag: every run triggered so far is found by searches from now on."""
+        with self._lock:
+            self._search_lag.clear()
 
     def application_by_name(self, workspace_id: str, name: str) -> Obj | None:
         with self._lock:
@@ -205,6 +310,7 @@ class SandboxState:
         with self._lock:
             return {
                 "nowMs": self.now_ms,
+                "profiles": sorted(self.profile.names),
                 "clusters": copy.deepcopy(list(self._clusters.values())),
                 "workspaces": copy.deepcopy(list(self._workspaces.values())),
                 "applications": [
@@ -261,31 +367,50 @@ class SandboxState:
         with self._lock:
             return self._app_view(self._get(self._apps, application_id, "application"))
 
-    def list_runs(
+    def list_deployments(
         self,
         application_id: str,
-        *,
-        statuses: Collection[str] | None,
-        search_prefix: str | None,
-        sort_by: str,
-        descending: bool,
+        filters: Mapping[str, Collection[Any]],
         offset: int,
         limit: int,
     ) -> tuple[int, list[Obj]]:
+        """An application's versions, newest first."""
         with self._lock:
             self._get(self._apps, application_id, "application")
             found = [
-                run
-                for run in self._runs_by_app[application_id].values()
-                if (statuses is None or run["status"] in statuses)
-                and (search_prefix is None or _has_prefix(run, search_prefix))
+                d
+                for d in reversed(self._deployments_by_app[application_id])
+                if _matches(d, filters)
             ]
-            # None (a run without an endTime) sorts first ascending; the id breaks ties so
-            # pages never overlap.
-            found.sort(
-                key=lambda r: (r[sort_by] is not None, r[sort_by], r["id"]), reverse=descending
-            )
             return len(found), copy.deepcopy(found[offset : offset + limit])
+
+    def get_deployment(self, application_id: str, deployment_id: str) -> Obj:
+        with self._lock:
+            self._get(self._apps, application_id, "application")
+            deployment = self._deployments.get(deployment_id)
+            if deployment is None or deployment["applicationId"] != application_id:
+                raise SandboxError(
+                    404,
+                    f"deployment {deployment_id!r} of {application_id!r} not found",
+                    "NOT_FOUND",
+                )
+            return copy.deepcopy(deployment)
+
+    def list_runs(
+        self, application_id: str, query: RunQuery, offset: int, limit: int
+    ) -> tuple[int, list[Obj]]:
+        with self._lock:
+            app = self._get(self._apps, application_id, "application")
+            if PAGE_SHIFT in self.profile:
+                self._shift_pages(app, query, offset)
+            found = [
+                run for run in self._runs_by_app[application_id].values() if query.matches(run)
+            ]
+            if query.search_prefix is not None:
+                found = [run for run in found if self._found_by_search(run, query.search_prefix)]
+            query.sort(found)
+            start = 0 if IGNORE_OFFSET in self.profile else offset
+            return len(found), copy.deepcopy(found[start : start + limit])
 
     def get_run(self, application_id: str, run_name: str) -> Obj:
         with self._lock:
@@ -294,7 +419,8 @@ class SandboxState:
 
     def put_app(self, manifest: Any, *, dry_run: bool) -> tuple[bool, Obj]:
         """Create the job in manifest["workspace_fqn"], or add a deployment version to the
-        application of that name. Returns (created, deployment)."""
+        application of that name (always, even for an unchanged manifest). Returns
+        (created, deployment)."""
         name, ws_fqn = _check_manifest(manifest)
         with self._lock:
             ws = next((w for w in self._workspaces.values() if w["fqn"] == ws_fqn), None)
@@ -309,12 +435,19 @@ class SandboxState:
                     f"application {name!r} exists in {ws_fqn} as a {existing['type']}",
                     "CONFLICT",
                 )
-            if dry_run:
-                # Validated, nothing stored: the answer only echoes what would be deployed.
-                app_id = "" if existing is None else existing["id"]
-                preview = {"id": "dry-run", "applicationId": app_id, "manifest": dict(manifest)}
-                return existing is None, copy.deepcopy(preview)
             now = self._clock()
+            if dry_run:
+                # Validated, nothing stored: the answer only shows what would be deployed.
+                app_id = None if existing is None else existing["id"]
+                preview = _deployment(
+                    deployment_id="dry-run",
+                    application_id=app_id,
+                    application_fqn=f"{ws_fqn}:{name}",
+                    version=len(self._deployments_by_app.get(app_id or "", [])) + 1,
+                    manifest=manifest,
+                    now=now,
+                )
+                return existing is None, preview
             if existing is None:
                 app = self._create_app(ws, manifest, None, now)
                 return True, copy.deepcopy(self._deployments[app["lastDeploymentId"]])
@@ -329,8 +462,9 @@ class SandboxState:
         params: Mapping[str, Any] | None,
         alias: str | None,
     ) -> Obj:
-        """A new run on the deployment given, or on the application's latest one; a duplicate
-        alias still creates a run (suffixed) so a client that triggers twice is visible."""
+        """A new run on the deployment given, or on the application's latest one. Under
+        alias-name the alias names it, and a duplicate alias still creates a run (suffixed) so
+        a client that triggers twice is visible; otherwise the server names it."""
         with self._lock:
             if deployment_id is not None:
                 deployment = self._get(self._deployments, deployment_id, "deployment")
@@ -343,17 +477,22 @@ class SandboxState:
             if app["type"] != "job":
                 raise SandboxError(400, f"application {app['name']!r} is not a job", "BAD_REQUEST")
             has_capacity = self._workspaces[app["workspaceId"]]["hasCapacity"]
+            now = self._clock()
             run = self._create_run(
                 app,
                 deployment,
-                name=alias,
+                name=alias if ALIAS_NAME in self.profile else None,
                 status=RunStatus.RUNNING if has_capacity else RunStatus.CREATED,
-                created_at=self._clock(),
+                created_at=now,
                 command=command,
                 params=params,
                 alias=alias,
                 run_id=None,
             )
+            if SEARCH_LAG in self.profile:
+                seconds = self.profile.search_lag_seconds
+                shows_at = None if seconds is None else now + seconds * 1000
+                self._search_lag[run["id"]] = (self.profile.search_lag_searches, shows_at)
             return copy.deepcopy(run)
 
     def terminate(self, deployment_id: str, run_name: str) -> Obj:
@@ -406,8 +545,64 @@ class SandboxState:
         )
 
     def _app_view(self, app: Obj) -> Obj:
-        """An application as the API serves it: with its active deployment embedded."""
+        """An application with its active deployment embedded."""
         return copy.deepcopy({**app, "deployment": self._deployments[app["activeDeploymentId"]]})
+
+    def _stamp(self, ms: float) -> float:
+        """A run's timestamp; fractional-times gives a whole one a (deterministic) fraction."""
+        if FRACTIONAL_TIMES not in self.profile or not float(ms).is_integer():
+            return ms
+        return ms + (137 * next(self._fractions) % 997 + 1) / 1000
+
+    def _end(self, run: Obj, at: float) -> None:
+        run["endTime"] = self._stamp(at)
+        run["duration"] = max(0, int((run["endTime"] - run["createdAt"]) // 1000))
+        run["exitCode"] = {RunStatus.FINISHED: 0, RunStatus.FAILED: 1}.get(run["status"])
+
+    def _found_by_search(self, run: Obj, prefix: str) -> bool:
+        """`searchPrefix` finds a run by name or id (and by alias under alias-name), unless
+        search-lag still hides it; each search it is hidden from counts toward its showing."""
+        keys = (run["name"], run["id"], run["alias"] if ALIAS_NAME in self.profile else None)
+        if not any(key is not None and str(key).startswith(prefix) for key in keys):
+            return False
+        lag = self._search_lag.get(run["id"])
+        if lag is None:
+            return True
+        searches, shows_at = lag
+        if (searches is not None and searches <= 0) or (
+            shows_at is not None and self._clock() >= shows_at
+        ):
+            del self._search_lag[run["id"]]
+            return True
+        self._search_lag[run["id"]] = (None if searches is None else searches - 1, shows_at)
+        return False
+
+    def _shift_pages(self, app: Obj, query: RunQuery, offset: int) -> None:
+        """page-shift: a listing's first page starts it; each later page that still has items
+        adds a run to the job, newest of all, that the listing matches, until the listing's
+        budget (page_shift_runs) is spent. The budget keeps a pager that stops only at an
+        empty page from chasing new runs forever."""
+        key = (app["id"], query)
+        if offset == 0:
+            self._page_shifts[key] = self.profile.page_shift_runs
+            return
+        left = self._page_shifts.get(key, self.profile.page_shift_runs)
+        runs = self._runs_by_app[app["id"]].values()
+        if left <= 0 or offset >= sum(query.matches(run) for run in runs):
+            return
+        self._page_shifts[key] = left - 1
+        newest = max((run["createdAt"] for run in runs), default=0)
+        self._create_run(
+            app,
+            self._deployments[app["lastDeploymentId"]],
+            name=None,
+            status=min(query.statuses or {RunStatus.CREATED}),
+            created_at=max(self._clock(), int(newest) + 1),
+            command=None,
+            params=None,
+            alias=None,
+            run_id=None,
+        )
 
     def _create_app(
         self, ws: Obj, manifest: Mapping[str, Any], app_id: str | None, now: int
@@ -419,10 +614,17 @@ class SandboxState:
             "fqn": f"{ws['fqn']}:{name}",
             "name": name,
             "type": str(manifest["type"]),
+            "tenantName": ws["tenantName"],
             "workspaceId": ws["id"],
             "workspaceFqn": ws["fqn"],
+            "lifecycleStage": "active",
+            "autopilot": {},
+            "createdBySubject": subject(),
+            "createdBy": subject()["subjectSlug"],
             "activeDeploymentId": None,
             "lastDeploymentId": None,
+            "activeVersion": None,
+            "lastVersion": None,
             "createdAt": iso(now),
             "updatedAt": iso(now),
         }
@@ -434,19 +636,23 @@ class SandboxState:
 
     def _add_deployment(self, app: Obj, manifest: Mapping[str, Any], now: int) -> Obj:
         versions = self._deployments_by_app.setdefault(app["id"], [])
-        version = len(versions) + 1
-        dep_id = self._new_id("dep", self._deployments, None)
-        deployment = {
-            "id": dep_id,
-            "version": version,
-            "fqn": f"{app['fqn']}:{version}",
-            "applicationId": app["id"],
-            "manifest": copy.deepcopy(dict(manifest)),
-            "createdAt": iso(now),
-        }
-        self._deployments[dep_id] = deployment
+        deployment = _deployment(
+            deployment_id=self._new_id("dep", self._deployments, None),
+            application_id=app["id"],
+            application_fqn=app["fqn"],
+            version=len(versions) + 1,
+            manifest=manifest,
+            now=now,
+        )
+        self._deployments[deployment["id"]] = deployment
         versions.append(deployment)
-        app.update(activeDeploymentId=dep_id, lastDeploymentId=dep_id, updatedAt=iso(now))
+        app.update(
+            activeDeploymentId=deployment["id"],
+            lastDeploymentId=deployment["id"],
+            activeVersion=deployment["version"],
+            lastVersion=deployment["version"],
+            updatedAt=iso(now),
+        )
         return deployment
 
     def _create_run(
@@ -464,31 +670,60 @@ class SandboxState:
     ) -> Obj:
         run_id = self._new_id("run", self._runs, run_id)
         by_name = self._runs_by_app[app["id"]]
-        run_name = _free_name(name or f"{app['name']}-{run_id}", by_name)
-        ended = status in _ENDED
+        run_name = _free_name(name or _server_name(app["name"], run_id), by_name)
         run: Obj = {
             "id": run_id,
             "name": run_name,
-            "alias": alias,
             "applicationName": app["name"],
             "applicationId": app["id"],
             "deploymentId": deployment["id"],
-            "deploymentVersion": deployment["version"],
-            "createdAt": created_at,
-            "endTime": created_at if ended else None,
-            "duration": 0 if ended else None,
+            "deploymentVersion": str(deployment["version"]),
+            "createdAt": self._stamp(created_at),
+            "endTime": None,
+            "duration": None,
             "command": command if command is not None else _default_command(deployment),
-            "params": dict(params or {}),
+            "params": dict(params or {}),  # not in the vendor's JobRun: served as an extra field
             "totalRetries": 0,
             "error": None,
             "status": str(status),
-            "triggeredBy": "sandbox",
-            "exitCode": 0 if status == RunStatus.FINISHED else None,
+            "triggeredBy": subject()["subjectSlug"],
+            "triggeredBySubject": subject(),
+            "exitCode": None,
             "tenantName": self._workspaces[app["workspaceId"]]["tenantName"],
+            "alias": alias,
         }
+        if status in ENDED:
+            self._end(run, run["createdAt"])
         self._runs[run_id] = run
         by_name[run_name] = run
         return run
+
+
+def _deployment(
+    *,
+    deployment_id: str,
+    application_id: str | None,
+    application_fqn: str,
+    version: int,
+    manifest: Mapping[str, Any],
+    now: int,
+) -> Obj:
+    return {
+        "id": deployment_id,
+        "version": version,
+        "fqn": f"{application_fqn}:{version}",
+        "applicationId": application_id,
+        "manifest": copy.deepcopy(dict(manifest)),
+        "createdBySubject": subject(),
+        "createdBy": subject()["subjectSlug"],
+        "createdAt": iso(now),
+        "updatedAt": iso(now),
+    }
+
+
+def _server_name(app_name: str, run_id: str) -> str:
+    """A name the server makes up: the job's name and 6 hex digits, the same for the same id."""
+    return f"{app_name}-{hashlib.sha256(run_id.encode()).hexdigest()[:6]}"
 
 
 def _free_name(wanted: str, taken: Iterable[str]) -> str:
@@ -498,17 +733,14 @@ def _free_name(wanted: str, taken: Iterable[str]) -> str:
     return next(f"{wanted}-{n}" for n in itertools.count(2) if f"{wanted}-{n}" not in names)
 
 
-def _has_prefix(run: Obj, prefix: str) -> bool:
-    return str(run["name"]).startswith(prefix) or str(run["alias"] or "").startswith(prefix)
-
-
 def _default_command(deployment: Obj) -> str:
     image = deployment["manifest"].get("image")
     return str(image.get("command") or "") if isinstance(image, dict) else ""
 
 
 def _check_manifest(manifest: Any) -> tuple[str, str]:
-    """(name, workspace_fqn) of a job manifest, or a 400 naming the field to fix."""
+    """(name, workspace_fqn) of a job manifest, or a 400 naming the field to fix. `image` and
+    `trigger` are what the SDK's Job requires beyond the name."""
     if not isinstance(manifest, Mapping):
         raise SandboxError(400, "manifest must be a JSON object", "BAD_REQUEST")
     if manifest.get("type") != "job":
@@ -516,4 +748,7 @@ def _check_manifest(manifest: Any) -> tuple[str, str]:
     for field in ("name", "workspace_fqn"):
         if not isinstance(manifest.get(field), str) or not manifest[field].strip():
             raise SandboxError(400, f"manifest.{field} must be a non-empty string", "BAD_REQUEST")
+    for field in ("image", "trigger"):
+        if not isinstance(manifest.get(field), Mapping):
+            raise SandboxError(400, f"manifest.{field} must be an object", "BAD_REQUEST")
     return manifest["name"], manifest["workspace_fqn"]

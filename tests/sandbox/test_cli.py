@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 
 import httpx
@@ -56,9 +57,27 @@ def test_serve_can_lose_the_answer_of_an_applied_write() -> None:
         assert [r["name"] for r in state["runs"] if r["alias"] == "fb"] == ["fb"]
 
 
+@pytest.mark.e2e
+def test_serve_under_chosen_profiles() -> None:
+    with serve_sandbox(
+        "--fleet", "2x1", "--profile", "generated-names,fractional-times"
+    ) as sandbox:
+        headers = {"Authorization": f"Bearer {sandbox.token}"}
+        body = {"applicationId": "app-0001-001", "metadata": {"job_run_name_alias": "fb-cli"}}
+        answer = httpx.post(f"{sandbox.url}/api/svc/v1/jobs/trigger", json=body, headers=headers)
+        run = answer.json()["data"]
+        assert re.fullmatch(r"job-0001-001-[0-9a-f]{6}", run["name"]), run["name"]
+        assert not float(run["createdAt"]).is_integer()
+        state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+        assert state["profiles"] == ["fractional-times", "generated-names"]
+        assert sandbox.stop() == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--profile", "alias-name,teapot"], "unknown server profiles ['teapot']"),
+        (["--profile", "alias-name,generated-names"], "exclude each other"),
         (["--fault-rate", "0.5", "--fault-kinds", "500,teapot"], "unknown fault kinds"),
         (["--fleet", "ten"], "WORKSPACESxJOBS"),
         (["--fleet", "2x2", "--scenario", "demo"], "exclude each other"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+import truefoundry_sdk as tfy
 
-from jobfallback.models import Application, JobRun, Workspace
 from jobfallback.sandbox import SandboxServer, SandboxState
+from tests.contract.conftest import vendor
 
 
 def names(response: httpx.Response, key: str = "name") -> list[str]:
@@ -37,10 +40,16 @@ def test_workspace_filters(api: httpx.Client) -> None:
     assert names(api.get("/workspaces", params={"name": "nope"})) == []
 
 
-def test_workspace_wire_shape_parses_into_the_domain_model(api: httpx.Client) -> None:
+def test_workspace_wire_shape(api: httpx.Client) -> None:
     data = api.get("/workspaces/ws-west-fallback").json()["data"]
-    ws = Workspace.model_validate(data)
-    assert (ws.fqn, ws.cluster_id) == ("gpu-west:fallback", "gpu-west")
+    ws = vendor(tfy.Workspace, data)
+    assert (ws.fqn, ws.cluster_id, ws.account_id) == (
+        "gpu-west:fallback",
+        "gpu-west",
+        "acc-sandbox",
+    )
+    assert ws.manifest.name == "fallback"
+    assert data["name"] == "fallback"  # not in the vendor's model, served all the same
 
 
 @pytest.mark.parametrize(
@@ -68,12 +77,32 @@ def test_apps_embed_their_active_deployment(api: httpx.Client) -> None:
     listed = api.get("/apps", params={"applicationName": "train-llm"}).json()["data"][0]
     got = api.get("/apps/app-train-llm").json()["data"]
     for data in (listed, got):
-        app = Application.model_validate(data)
+        app = vendor(tfy.Application, data)
         assert app.deployment is not None
         assert app.deployment.id == app.active_deployment_id
-        assert app.deployment.manifest["type"] == "job"
-        assert app.deployment.manifest["workspace_fqn"] == "gpu-east:ml-team"
-        assert app.deployment.manifest["image"]["image_uri"].startswith("ghcr.io/acme/train-llm")
+        assert (app.active_version, app.last_version) == (1, 1)
+        manifest = data["deployment"]["manifest"]
+        assert manifest["type"] == "job"
+        assert manifest["workspace_fqn"] == "gpu-east:ml-team"
+        assert manifest["image"]["image_uri"].startswith("ghcr.io/acme/train-llm")
+
+
+def test_deployments_of_an_application(api: httpx.Client, sandbox_state: SandboxState) -> None:
+    first = sandbox_state.get_app("app-train-llm")["deployment"]
+    manifest = {**first["manifest"], "retries": 5}
+    second = sandbox_state.put_app(manifest, dry_run=False)[1]
+    listed = api.get("/apps/app-train-llm/deployments").json()
+    assert [d["id"] for d in listed["data"]] == [second["id"], first["id"]]  # newest first
+    assert listed["pagination"] == {"total": 2, "offset": 0, "limit": 100}
+    for version in ("1", "1.0"):
+        found = api.get("/apps/app-train-llm/deployments", params={"version": version}).json()
+        assert [d["id"] for d in found["data"]] == [first["id"]]
+    by_id = api.get("/apps/app-train-llm/deployments", params={"deploymentId": second["id"]})
+    assert [d["version"] for d in by_id.json()["data"]] == [2]
+    got = api.get(f"/apps/app-train-llm/deployments/{first['id']}").json()["data"]
+    assert got == first
+    other_app = api.get(f"/apps/app-eval-suite/deployments/{first['id']}")
+    assert other_app.status_code == 404
 
 
 def test_runs_filter_by_status_and_prefix(api: httpx.Client) -> None:
@@ -82,6 +111,10 @@ def test_runs_filter_by_status_and_prefix(api: httpx.Client) -> None:
     ]
     both = api.get("/jobs/app-train-llm/runs", params={"status": "CREATED,RUNNING"})
     assert sorted(names(both)) == ["train-llm-0411", "train-llm-0412"]
+    repeated = [("status", "CREATED"), ("status", "RUNNING"), ("status", "FAILED")]
+    assert sorted(names(api.get("/jobs/app-train-llm/runs", params=repeated))) == sorted(
+        names(both)
+    )
     assert names(api.get("/jobs/app-train-llm/runs", params={"searchPrefix": "train-llm-041"})) == [
         "train-llm-0412",
         "train-llm-0411",
@@ -89,25 +122,80 @@ def test_runs_filter_by_status_and_prefix(api: httpx.Client) -> None:
     assert names(api.get("/jobs/app-train-llm/runs", params={"searchPrefix": "x"})) == []
 
 
-def test_runs_sort(api: httpx.Client) -> None:
-    newest_first = names(api.get("/jobs/app-eval-suite/runs"))
-    assert newest_first == ["eval-suite-0098", "eval-suite-0097"]
-    oldest_first = api.get(
-        "/jobs/app-eval-suite/runs", params={"sortBy": "createdAt", "order": "asc"}
+def test_runs_filter_by_deployment_version(api: httpx.Client, sandbox_state: SandboxState) -> None:
+    manifest = sandbox_state.get_app("app-eval-suite")["deployment"]["manifest"]
+    sandbox_state.put_app({**manifest, "retries": 2}, dry_run=False)
+    sandbox_state.add_run(application_id="app-eval-suite", name="eval-suite-v2")
+    runs = "/jobs/app-eval-suite/runs"
+    assert names(api.get(runs, params={"versionNumbers": "2"})) == ["eval-suite-v2"]
+    assert names(api.get(runs, params={"versionNumbers": "1.0", "status": "FINISHED"})) == [
+        "eval-suite-0097"
+    ]
+    every = ["eval-suite-v2", "eval-suite-0098", "eval-suite-0097"]
+    assert names(api.get(runs, params={"versionNumbers": "1,2.0"})) == every
+    assert names(api.get(runs, params=[("versionNumbers", "1"), ("versionNumbers", "2")])) == every
+    assert names(api.get(runs, params={"versionNumbers": "3"})) == []
+    for bad in ("1.5", "two"):
+        assert api.get(runs, params={"versionNumbers": bad}).status_code == 400
+
+
+@pytest.fixture
+def sortable(sandbox_state: SandboxState) -> str:
+    """A job whose runs differ in every sort key but the version and who triggered them."""
+    app = sandbox_state.add_application(workspace_id="ws-east-ml", name="sortable")
+    runs = [("s-a", "RUNNING", 3), ("s-b", "CREATED", 1), ("s-c", "FINISHED", 2)]
+    for name, status, minute in runs:
+        sandbox_state.add_run(
+            id=name, application_id=app["id"], name=name, status=status, created_at=minute * 60_000
+        )
+    sandbox_state.set_run_status("s-b", "FAILED")  # ends now: the longest duration
+    return str(app["id"])
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["s-a", "s-c", "s-b"]),  # newest first by creation
+        ({"sortBy": "startTime", "order": "asc"}, ["s-b", "s-c", "s-a"]),
+        ({"sortBy": "startTime"}, ["s-a", "s-c", "s-b"]),
+        (
+            {"sortBy": "status", "order": "asc"},
+            ["s-b", "s-c", "s-a"],
+        ),  # FAILED < FINISHED < RUNNING
+        ({"sortBy": "duration", "order": "asc"}, ["s-a", "s-c", "s-b"]),  # no duration first
+        ({"sortBy": "deploymentVersion", "order": "desc"}, ["s-a", "s-c", "s-b"]),
+        ({"sortBy": "triggeredBy", "order": "ASC"}, ["s-b", "s-c", "s-a"]),
+    ],
+)
+def test_runs_sort(
+    api: httpx.Client, sortable: str, params: dict[str, str], expected: list[str]
+) -> None:
+    assert names(api.get(f"/jobs/{sortable}/runs", params=params)) == expected
+
+
+@pytest.mark.parametrize("params", [{"sortBy": "createdAt"}, {"sortBy": "name"}, {"order": "up"}])
+def test_runs_sort_refuses_what_the_vendor_does_not_offer(
+    api: httpx.Client, params: dict[str, Any]
+) -> None:
+    response = api.get("/jobs/app-eval-suite/runs", params=params)
+    assert response.status_code == 400
+    assert (
+        "startTime, duration, deploymentVersion, triggeredBy, status" in response.json()["message"]
     )
-    assert names(oldest_first) == newest_first[::-1]
-    by_name = api.get("/jobs/app-eval-suite/runs", params={"sortBy": "name", "order": "asc"})
-    assert names(by_name) == ["eval-suite-0097", "eval-suite-0098"]
-    assert api.get("/jobs/app-eval-suite/runs", params={"sortBy": "bogus"}).status_code == 400
 
 
 def test_run_wire_shape(api: httpx.Client, sandbox_state: SandboxState) -> None:
     data = api.get("/jobs/app-embed-corpus/runs/embed-corpus-0007").json()["data"]
-    run = JobRun.model_validate(data)
+    run = vendor(tfy.JobRun, data)
     assert run.status == "CREATED"
     assert run.application_name == "embed-corpus"
     assert run.created_at == sandbox_state.now_ms - 240 * 60_000
     assert run.command == "python embed.py --shard 7"
+    assert (run.deployment_version, data["deploymentVersion"]) == ("1", "1")
+    assert (run.end_time, run.duration, run.exit_code) == (None, None, None)
+    assert "alias" not in data
+    finished = api.get("/jobs/app-eval-suite/runs/eval-suite-0097").json()["data"]
+    assert (finished["endTime"], finished["exitCode"]) == (finished["createdAt"], 0)
 
 
 @pytest.fixture

@@ -81,7 +81,14 @@ def test_a_scenario_file_in_json(tmp_path: Path) -> None:
     assert (run["name"], run["status"], run["createdAt"]) == ("j-1", "CREATED", 30 * MINUTE_MS)
     app = state.application_by_name("w1", "j")
     assert app is not None
-    assert app["deployment"]["manifest"] == {"type": "job", "name": "j", "workspace_fqn": "c1:team"}
+    # Filled in so that the SDK's Job reads it: type, name, workspace, an image, a trigger.
+    assert app["deployment"]["manifest"] == {
+        "type": "job",
+        "name": "j",
+        "workspace_fqn": "c1:team",
+        "image": {"type": "image", "image_uri": "registry.local/j:1"},
+        "trigger": {"type": "manual"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -145,6 +152,21 @@ def test_fleet_runs_per_job_range_and_determinism() -> None:
     )
     assert same.snapshot() == one.snapshot()
     assert other.snapshot() != one.snapshot()
+
+
+def test_a_fleet_with_fractional_times_and_generated_names() -> None:
+    state = generate_fleet(
+        workspaces=3,
+        jobs_per_workspace=2,
+        runs_per_job=(2, 2),
+        now_ms=100 * HOUR_MS,
+        profiles=("fractional-times", "generated-names"),
+    )
+    runs = state.runs()
+    assert len(runs) == 12
+    assert not any(float(r["createdAt"]).is_integer() for r in runs)
+    assert all(r["name"].startswith(r["applicationName"] + "-") for r in runs)
+    assert_configs_fit(state)
 
 
 def test_fleet_configs_cover_every_source_round_robin() -> None:

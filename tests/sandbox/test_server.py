@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from jobfallback.sandbox import HookContext, SandboxServer, SandboxState
+from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from tests.sandbox.conftest import api_client, raw_connection, raw_get
 
 
@@ -49,6 +49,26 @@ def test_after_hook_sees_the_applied_effect(sandbox: SandboxServer, api: httpx.C
     response = api.post("/jobs/trigger", json=body)
     assert response.status_code == 200
     assert observed == [(200, 2, "fb-x")]
+
+
+def test_a_hook_can_answer_with_an_api_error(
+    sandbox: SandboxServer, api: httpx.Client, sandbox_state: SandboxState
+) -> None:
+    def refuse(ctx: HookContext) -> None:
+        raise SandboxError(417, "not now", "FAILED")
+
+    def lose(ctx: HookContext) -> None:
+        raise SandboxError(404, "lost after the fact", "NOT_FOUND")
+
+    sandbox.add_hook("terminate", refuse)
+    response = api.post("/jobs/terminate", params=terminate_params(sandbox_state))
+    assert response.json() == {"statusCode": 417, "message": "not now", "code": "FAILED"}
+    assert sandbox_state.run("run-embed-1")["status"] == "CREATED"  # nothing applied
+
+    sandbox.add_hook("trigger", lose, when="after")
+    response = api.post("/jobs/trigger", json={"applicationId": "app-nightly-report"})
+    assert response.status_code == 404
+    assert len(sandbox_state.runs(application_id="app-nightly-report")) == 2  # applied
 
 
 def test_hooks_need_a_known_endpoint(sandbox: SandboxServer) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+import truefoundry_sdk as tfy
 
-from jobfallback.models import Deployment, JobRun
 from jobfallback.sandbox import SandboxState
+from tests.contract.conftest import vendor
 
 
 def job_manifest(
@@ -18,6 +19,7 @@ def job_manifest(
         "type": "job",
         "name": name,
         "image": {"type": "image", "image_uri": "ghcr.io/acme/x:1", "command": "python x.py"},
+        "trigger": {"type": "manual"},
         "workspace_fqn": workspace_fqn,
     }
 
@@ -30,9 +32,9 @@ def put(api: httpx.Client, manifest: Any, **extra: Any) -> httpx.Response:
 def test_put_creates_then_adds_a_version(api: httpx.Client, sandbox_state: SandboxState) -> None:
     created = put(api, job_manifest())
     assert created.status_code == 201
-    first = Deployment.model_validate(created.json()["data"])
+    first = vendor(tfy.Deployment, created.json()["data"])
     assert first.version == 1
-    assert first.manifest["workspace_fqn"] == "gpu-west:fallback"
+    assert created.json()["data"]["manifest"]["workspace_fqn"] == "gpu-west:fallback"
     app = sandbox_state.application_by_name("ws-west-fallback", "train-llm")
     assert app is not None
     assert app["id"] == first.application_id
@@ -40,18 +42,31 @@ def test_put_creates_then_adds_a_version(api: httpx.Client, sandbox_state: Sandb
 
     again = put(api, {**job_manifest(), "retries": 3})
     assert again.status_code == 200
-    second = Deployment.model_validate(again.json()["data"])
+    second = vendor(tfy.Deployment, again.json()["data"])
     assert (second.application_id, second.version) == (first.application_id, 2)
     served = api.get(f"/apps/{first.application_id}").json()["data"]
     assert served["activeDeploymentId"] == served["lastDeploymentId"] == second.id
     assert served["deployment"]["manifest"]["retries"] == 3
+    assert (served["activeVersion"], served["lastVersion"]) == (2, 2)
     # The source job of the same name is a different application.
     assert app["id"] != "app-train-llm"
+
+
+def test_put_stores_the_manifest_as_given_and_always_adds_a_version(api: httpx.Client) -> None:
+    manifest = {**job_manifest(), "labels": {"jobfallback/source-run": "run-1"}, "retries": 1}
+    ids = [put(api, manifest).json()["data"]["id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+    app_id = put(api, manifest).json()["data"]["applicationId"]
+    versions = api.get(f"/apps/{app_id}/deployments").json()["data"]
+    assert [d["version"] for d in versions] == [4, 3, 2, 1]
+    assert all(d["manifest"] == manifest for d in versions)
 
 
 def test_put_dry_run_stores_nothing(api: httpx.Client, sandbox_state: SandboxState) -> None:
     response = put(api, job_manifest(), dryRun=True)
     assert response.status_code == 201
+    preview = vendor(tfy.Deployment, response.json()["data"])
+    assert (preview.id, preview.version, preview.application_id) == ("dry-run", 1, None)
     assert sandbox_state.application_by_name("ws-west-fallback", "train-llm") is None
 
 
@@ -61,6 +76,8 @@ def test_put_dry_run_stores_nothing(api: httpx.Client, sandbox_state: SandboxSta
         ("not an object", 400, "manifest"),
         ({**job_manifest(), "type": "service"}, 400, "manifest.type"),
         ({**job_manifest(), "name": ""}, 400, "manifest.name"),
+        ({**job_manifest(), "image": "ghcr.io/acme/x:1"}, 400, "manifest.image"),
+        ({k: v for k, v in job_manifest().items() if k != "trigger"}, 400, "manifest.trigger"),
         (
             {k: v for k, v in job_manifest().items() if k != "workspace_fqn"},
             400,
@@ -92,11 +109,11 @@ def trigger(api: httpx.Client, alias: str | None = None, **target: str) -> httpx
 def test_trigger_without_capacity_creates_a_created_run(api: httpx.Client) -> None:
     response = trigger(api, applicationId="app-nightly-report")
     assert response.status_code == 200
-    body = response.json()
-    run = JobRun.model_validate(body["data"])
-    assert body["jobRunName"] == run.name
+    body = vendor(tfy.TriggerJobRunResponse, response.json())
+    run = body.data
+    assert body.job_run_name == run.name
     assert run.status == "CREATED"
-    assert (run.command, run.params) == ("python x.py --n 1", {"n": "1"})
+    assert (run.command, response.json()["data"]["params"]) == ("python x.py --n 1", {"n": "1"})
     assert api.get(f"/jobs/app-nightly-report/runs/{run.name}").json()["data"]["id"] == run.id
 
 
@@ -110,9 +127,9 @@ def test_trigger_by_deployment_id_uses_that_version(api: httpx.Client) -> None:
     first = put(api, job_manifest()).json()["data"]
     put(api, {**job_manifest(), "retries": 2})
     run = trigger(api, deploymentId=first["id"]).json()["data"]
-    assert (run["deploymentId"], run["deploymentVersion"]) == (first["id"], 1)
+    assert (run["deploymentId"], run["deploymentVersion"]) == (first["id"], "1")
     latest = trigger(api, applicationId=first["applicationId"]).json()["data"]
-    assert latest["deploymentVersion"] == 2
+    assert latest["deploymentVersion"] == "2"
 
 
 def test_alias_names_the_run_and_a_duplicate_gets_a_suffix(
@@ -124,9 +141,8 @@ def test_alias_names_the_run_and_a_duplicate_gets_a_suffix(
     assert second["jobRunName"] == "fb-run-train-1-2"
     found = api.get("/jobs/app-train-llm/runs", params={"searchPrefix": "fb-run-train-1"}).json()
     assert {r["name"] for r in found["data"]} == {"fb-run-train-1", "fb-run-train-1-2"}
-    assert {r["alias"] for r in sandbox_state.runs(application_id="app-train-llm")} >= {
-        "fb-run-train-1"
-    }
+    assert all("alias" not in r for r in found["data"])
+    assert sandbox_state.alias_of(second["data"]["id"]) == "fb-run-train-1"
 
 
 def test_search_prefix_matches_the_alias_too(
