@@ -1,6 +1,6 @@
 """The TrueFoundry control-plane client: the only code in jobfallback that talks HTTP.
 
-The contract it follows is ../shared/truefoundry-api.md (paths, parameters, JSON fields).
+The contract it follows is docs/truefoundry-api.md (paths, parameters, JSON fields).
 
 Exceptions (all carry `status`, `message`, `code`, `endpoint`; exit code 3)::
 

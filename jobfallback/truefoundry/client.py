@@ -11,7 +11,7 @@ import collections
 import hashlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState
 
 from jobfallback.logs import event, get_logger
-from jobfallback.models import Application, Deployment, JobRun, Workspace
+from jobfallback.models import Application, Deployment, JobRun, Workspace, version_text
 from jobfallback.truefoundry.connections import ConnectionSlots, one_connection_client
 from jobfallback.truefoundry.errors import (
     ApiError,
@@ -42,7 +42,7 @@ _API = "/api/svc/v1"
 
 class TerminateOutcome(StrEnum):
     REQUESTED = "requested"
-    ALREADY_FINISHED = "already_finished"
+    REFUSED = "refused"  # 417
 
 
 def run_alias(source_run_id: str) -> str:
@@ -54,6 +54,13 @@ def run_alias(source_run_id: str) -> str:
 class _Answer(NamedTuple):
     response: httpx.Response
     body: Any
+
+
+def _segment(value: str) -> str:
+    """One path segment, whatever the id holds: "/" escaped, and "." or ".." escaped too
+    (httpx would resolve them as dot segments and call another endpoint)."""
+    escaped = quote(value, safe="")
+    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
 
 
 def _query(**params: str | int | None) -> dict[str, str | int]:
@@ -144,7 +151,7 @@ class TrueFoundryClient:
         return self._paginate("list_workspaces", f"{_API}/workspaces", params, Workspace)
 
     async def get_workspace(self, workspace_id: str) -> Workspace:
-        path = f"{_API}/workspaces/{quote(workspace_id, safe='')}"
+        path = f"{_API}/workspaces/{_segment(workspace_id)}"
         return await self._get_one("get_workspace", path, Workspace)
 
     # ------------------------------------------------------------ applications
@@ -154,26 +161,48 @@ class TrueFoundryClient:
         *,
         workspace_id: str | None = None,
         cluster_id: str | None = None,
-        application_ids: Sequence[str] | None = None,
         application_type: str | None = "job",
     ) -> AsyncIterator[Application]:
-        if application_ids is not None and not application_ids:
-            # The server would read an empty filter as "no filter": every application.
-            raise ValueError("application_ids is empty; pass None to list every application")
+        # No `applicationId` list filter: the vendor documents it as one id, so a server may
+        # read "a,b" as no match at all. Callers pick jobs out of the workspace's listing.
         params = _query(
-            workspaceId=workspace_id,
-            clusterId=cluster_id,
-            applicationId=",".join(application_ids) if application_ids else None,
-            applicationType=application_type,
+            workspaceId=workspace_id, clusterId=cluster_id, applicationType=application_type
         )
         return self._paginate("list_apps", f"{_API}/apps", params, Application)
 
     async def get_application(self, application_id: str) -> Application:
-        path = f"{_API}/apps/{quote(application_id, safe='')}"
+        path = f"{_API}/apps/{_segment(application_id)}"
         return await self._get_one("get_app", path, Application)
 
+    async def find_application(self, workspace_fqn: str, name: str) -> Application | None:
+        """The application named `name` in a workspace, of any type, or None. Strict: an
+        answer it cannot read raises, because "not there" decides whether to create one."""
+        params = _query(workspaceFqn=workspace_fqn, applicationName=name)
+        found = [
+            app
+            async for app in self._paginate(
+                "find_app", f"{_API}/apps", params, Application, strict=True
+            )
+            if app.name == name and app.workspace_fqn in (None, workspace_fqn)
+        ]
+        return found[0] if found else None
+
+    async def get_deployment(self, application_id: str, deployment_id: str) -> Deployment:
+        """One version of an application, with its manifest."""
+        path = f"{_API}/apps/{_segment(application_id)}/deployments/{_segment(deployment_id)}"
+        return await self._get_one("get_deployment", path, Deployment)
+
+    def list_deployments(
+        self, application_id: str, *, version: str | None = None
+    ) -> AsyncIterator[Deployment]:
+        """An application's versions (newest first, as the vendor lists them), or the one
+        numbered `version`. Strict: these answers decide what is copied and whose a job is."""
+        path = f"{_API}/apps/{_segment(application_id)}/deployments"
+        params = _query(version=version)
+        return self._paginate("list_deployments", path, params, Deployment, strict=True)
+
     async def put_application(self, manifest: dict[str, Any]) -> Deployment:
-        """Create the application, or a new version of it: repeating it is harmless."""
+        """Create the application, or a new version of it."""
         payload = {
             "manifest": manifest,
             "dryRun": False,
@@ -188,32 +217,49 @@ class TrueFoundryClient:
     # ------------------------------------------------------------ job runs
 
     def list_job_runs(
-        self, application_id: str, *, status: str | None = None, search_prefix: str | None = None
+        self,
+        application_id: str,
+        *,
+        status: str | None = None,
+        search_prefix: str | None = None,
+        version: float | None = None,
+        strict: bool = False,
     ) -> AsyncIterator[JobRun]:
-        path = f"{_API}/jobs/{quote(application_id, safe='')}/runs"
-        params = _query(status=status, searchPrefix=search_prefix)
-        return self._paginate("list_runs", path, params, JobRun)
+        """Runs of a job, oldest first (a run created while the listing is paged then lands on
+        the last page instead of shifting every page). A server may still repeat an item:
+        callers deduplicate by run id. `strict` raises on an item it cannot read instead of
+        skipping it, for look-ups whose "not found" would lead to an action."""
+        path = f"{_API}/jobs/{_segment(application_id)}/runs"
+        params = _query(
+            status=status,
+            searchPrefix=search_prefix,
+            versionNumbers=None if version is None else version_text(version),
+            sortBy="startTime",
+            order="asc",
+        )
+        return self._paginate("list_runs", path, params, JobRun, strict=strict)
 
     async def get_job_run(self, application_id: str, run_name: str) -> JobRun:
-        path = f"{_API}/jobs/{quote(application_id, safe='')}/runs/{quote(run_name, safe='')}"
+        path = f"{_API}/jobs/{_segment(application_id)}/runs/{_segment(run_name)}"
         return await self._get_one("get_run", path, JobRun)
 
     async def trigger_job(
         self,
-        application_id: str,
+        deployment_id: str,
         *,
         command: str | None,
         params: dict[str, Any] | None,
         alias: str,
     ) -> JobRun:
-        """Trigger a run. Not idempotent: retried only when the request never left."""
+        """Trigger a run of one deployment version. Not idempotent: retried only when the
+        request never left."""
         run_input: dict[str, Any] = {}
         if command is not None:
             run_input["command"] = command
         if params is not None:
             run_input["params"] = params
         payload = {
-            "applicationId": application_id,
+            "deploymentId": deployment_id,
             "input": run_input,
             "metadata": {"job_run_name_alias": alias},
         }
@@ -227,20 +273,6 @@ class TrueFoundryClient:
         )
         return self._model(answer, "trigger", JobRun)
 
-    async def find_run_by_alias(self, application_id: str, alias: str) -> JobRun | None:
-        """The run triggered earlier with `alias`, if any.
-
-        *Assumption* of the contract, kept here only: the alias is visible on the run (its
-        name is the alias, or starts with it) and `searchPrefix` finds it.
-        """
-        candidates = [
-            run
-            async for run in self.list_job_runs(application_id, search_prefix=alias)
-            if run.name.startswith(alias)
-        ]
-        exact = [run for run in candidates if run.name == alias]
-        return next(iter(exact or candidates), None)
-
     async def terminate_job_run(self, deployment_id: str, run_name: str) -> TerminateOutcome:
         params = _query(deploymentId=deployment_id, jobRunName=run_name)
         try:
@@ -248,22 +280,34 @@ class TrueFoundryClient:
                 "terminate", "POST", f"{_API}/jobs/terminate", params=params, shape=_run_status
             )
         except ApiError as exc:
-            if exc.status == 417:  # the run can no longer be terminated: it already ended
-                return TerminateOutcome.ALREADY_FINISHED
+            # 417: the server will not terminate the run now. Its cause is undocumented, so
+            # the caller re-reads the run rather than assuming it has ended.
+            if exc.status == 417:
+                return TerminateOutcome.REFUSED
             raise
         return TerminateOutcome.REQUESTED
 
     # ------------------------------------------------------------ plumbing
 
     async def _paginate(
-        self, endpoint: str, path: str, params: dict[str, str | int], model: type[M]
+        self,
+        endpoint: str,
+        path: str,
+        params: dict[str, str | int],
+        model: type[M],
+        *,
+        strict: bool = False,
     ) -> AsyncIterator[M]:
         offset = 0
         while True:
             page = {**params, "limit": self._page_size, "offset": offset}
-            body = (await self._send(endpoint, "GET", path, params=page, shape=_data_list)).body
+            answer = await self._send(endpoint, "GET", path, params=page, shape=_data_list)
+            body = answer.body
             items: list[Any] = body["data"]
             for index, item in enumerate(items, start=offset):
+                if strict:
+                    yield self._model(_Answer(answer.response, {"data": item}), endpoint, model)
+                    continue
                 parsed = self._item(endpoint, model, item, index)
                 if parsed is not None:
                     yield parsed

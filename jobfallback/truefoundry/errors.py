@@ -32,6 +32,12 @@ class ApiError(JobFallbackError):
         self.code = code
         self.retry_after = retry_after  # seconds the server asked us to wait (429, 503)
 
+    @property
+    def refused(self) -> bool:
+        """The server answered that it did not do what was asked: a 4xx other than 408. A
+        timeout, a 5xx or an unreadable 2xx may have had its effect."""
+        return self.status is not None and 400 <= self.status < 500 and self.status != 408
+
 
 class AuthError(ApiError):
     pass

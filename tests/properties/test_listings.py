@@ -1,6 +1,6 @@
 """Whatever valid JSON the list endpoints answer, the client's list methods yield the valid items,
 skip the malformed ones with a warning naming each, and raise nothing but BadResponse (for an
-answer that is not a page at all)."""
+answer that is not a page at all); a strict listing raises on the first malformed item."""
 
 from __future__ import annotations
 
@@ -40,20 +40,42 @@ def app_item(n: int) -> dict[str, Any]:
     return {"id": f"app-{n}", "name": f"job-{n}", "type": "job"}
 
 
+# What the reader needs (never absent or null) and what it reads when present (never of another
+# type), besides the id. Everything else is optional, so its absence is no malformation.
+NEEDED = {"run": ["name", "createdAt", "status"], "app": ["name"]}
+TYPED = {
+    "run": ["endTime", "deploymentId", "deploymentVersion", "command"],
+    "app": ["type", "workspaceId", "lastDeploymentId", "lastVersion", "deployment"],
+}
+
+
+def kind_of(valid: dict[str, Any]) -> str:
+    return "run" if "createdAt" in valid else "app"
+
+
 @st.composite
 def broken(draw: st.DrawFn, valid: dict[str, Any], n: int) -> Any:
-    """An item that cannot validate: not an object, a required field gone, or a wrong type."""
-    how = draw(st.sampled_from(["scalar", "missing", "wrong-type"]))
+    """An item that cannot validate: not an object, a needed field gone or null, or a field of
+    the wrong type."""
+    how = draw(st.sampled_from(["scalar", "missing", "null", "wrong-type"]))
     if how == "scalar":
         return draw(st.none() | st.integers() | st.text(max_size=5) | st.lists(json_values))
-    required = draw(st.sampled_from([k for k in valid if k != "id"]))
+    kind = kind_of(valid)
     item = {**valid, "id": f"bad-{n}"}
-    if how == "missing":
-        del item[required]
-    else:
-        item[required] = draw(
-            st.lists(json_values, max_size=2) | st.dictionaries(st.text(), st.none())
+    if how == "wrong-type":
+        field_name = draw(st.sampled_from(NEEDED[kind] + TYPED[kind]))
+        item[field_name] = draw(
+            st.lists(json_values, min_size=1, max_size=2)
+            | st.dictionaries(st.text(min_size=1), st.none(), min_size=1)
+            if field_name != "deployment"  # an object: a list or a scalar is the wrong type
+            else st.lists(json_values, max_size=2) | st.text(max_size=3) | st.integers()
         )
+        return item
+    field_name = draw(st.sampled_from(NEEDED[kind]))
+    if how == "missing":
+        del item[field_name]
+    else:
+        item[field_name] = None
     return item
 
 
@@ -156,6 +178,28 @@ def test_run_lists_keep_valid_runs_and_name_the_malformed(
 ) -> None:
     served.append(listing)
     check(listing, lambda client: client.list_job_runs("app-1", status="CREATED"))
+
+
+@PROPERTY
+@given(listing=listings(run_item))
+def test_a_strict_run_listing_raises_unless_every_run_is_readable(
+    served: list[Listing], listing: Listing
+) -> None:
+    """A look-up whose "not found" leads to an action reads every item or fails."""
+    served.append(listing)
+
+    async def run() -> tuple[list[str], list[str]]:
+        async with TrueFoundryClient(HOST, TOKEN) as client:
+            ids = [r.id async for r in client.list_job_runs("app-1", strict=True)]
+            return ids, client.skipped_items
+
+    if listing.envelope is not None or listing.malformed:
+        with pytest.raises(BadResponse):
+            asyncio.run(run())
+        return
+    ids, skipped = asyncio.run(run())
+    assert ids == listing.valid_ids
+    assert skipped == []
 
 
 @PROPERTY

@@ -92,12 +92,35 @@ async def test_put_application_sends_the_manifest_without_deploy_side_effects(
     assert (dep.id, dep.application_id, dep.version) == ("dep-9", "app-9", 3)
 
 
-async def test_trigger_sends_input_and_alias(httpx_mock: HTTPXMock, make_client) -> None:
+async def test_get_deployment_reads_one_version_with_its_manifest(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_response(
+        url=f"{API}/apps/app-1/deployments/dep-7", json={"data": deployment("dep-7", version=7)}
+    )
+    async with make_client() as client:
+        dep = await client.get_deployment("app-1", "dep-7")
+        assert client.calls == {"get_deployment": 1}
+    assert (dep.id, dep.version, dep.application_id) == ("dep-7", 7, "app-1")
+    assert dep.manifest["name"] == "train"
+
+
+async def test_get_deployment_escapes_both_segments(httpx_mock: HTTPXMock, make_client) -> None:
+    httpx_mock.add_response(
+        url=f"{API}/apps/app%2F1/deployments/dep%3F7", json={"data": deployment("dep?7")}
+    )
+    async with make_client() as client:
+        assert (await client.get_deployment("app/1", "dep?7")).id == "dep?7"
+
+
+async def test_trigger_sends_the_deployment_input_and_alias(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
     httpx_mock.add_response(
         method="POST",
         url=f"{API}/jobs/trigger",
         match_json={
-            "applicationId": "app-1",
+            "deploymentId": "dep-9",
             "input": {"command": "python train.py", "params": {"lr": "0.1"}},
             "metadata": {"job_run_name_alias": "fb-abc"},
         },
@@ -105,17 +128,20 @@ async def test_trigger_sends_input_and_alias(httpx_mock: HTTPXMock, make_client)
     )
     async with make_client() as client:
         run = await client.trigger_job(
-            "app-1", command="python train.py", params={"lr": "0.1"}, alias="fb-abc"
+            "dep-9", command="python train.py", params={"lr": "0.1"}, alias="fb-abc"
         )
     assert run.name == "fb-abc"
+    sent = json.loads(httpx_mock.get_request().content)
+    assert "applicationId" not in sent  # one version, never "the application's latest"
 
 
 async def test_trigger_omits_missing_command_and_params(httpx_mock: HTTPXMock, make_client) -> None:
     httpx_mock.add_response(url=f"{API}/jobs/trigger", json={"data": job_run("fb-abc")})
     async with make_client() as client:
-        await client.trigger_job("app-1", command=None, params=None, alias="fb-abc")
+        await client.trigger_job("dep-1", command=None, params=None, alias="fb-abc")
     sent = json.loads(httpx_mock.get_request().content)
     assert sent["input"] == {}
+    assert sent["deploymentId"] == "dep-1"
 
 
 async def test_trigger_without_a_run_in_the_answer_is_a_bad_response(
@@ -123,31 +149,124 @@ async def test_trigger_without_a_run_in_the_answer_is_a_bad_response(
 ) -> None:
     httpx_mock.add_response(url=f"{API}/jobs/trigger", json={"jobRunName": "fb-abc"})
     async with make_client() as client:
-        with pytest.raises(BadResponse, match="no `data` object"):
-            await client.trigger_job("app-1", command=None, params=None, alias="fb-abc")
+        with pytest.raises(BadResponse, match="no `data` object") as caught:
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-abc")
         assert client.calls == {"trigger": 1}
+    assert not caught.value.refused  # a 2xx: the run may exist
+
+
+APPS_BY_NAME = f"{API}/apps?workspaceFqn=cluster-b%3Aws-2&applicationName=train&limit=100&offset=0"
 
 
 @pytest.mark.parametrize(
-    ("names", "found"),
+    ("items", "found"),
     [
-        (["fb-abc"], "fb-abc"),
-        (["fb-abc-x7k2", "fb-abc"], "fb-abc"),  # the exact name wins
-        (["fb-abc-x7k2"], "fb-abc-x7k2"),  # the server suffixed the alias
-        (["other-fb-abc"], None),  # searchPrefix matched something else
+        ([application("app-7", name="train", workspaceFqn="cluster-b:ws-2")], "app-7"),
+        ([application("app-7", name="train")], "app-7"),  # no workspaceFqn in the answer
+        ([application("app-7", name="train", type="service")], "app-7"),  # any type
+        (
+            [
+                application("app-6", name="train-2"),  # a server that matched by prefix
+                application("app-9", name="train", workspaceFqn="cluster-c:other"),
+                application("app-7", name="train", workspaceFqn="cluster-b:ws-2"),
+            ],
+            "app-7",
+        ),
+        ([application("app-6", name="Train")], None),
         ([], None),
     ],
+    ids=["exact", "no-fqn", "any-type", "filters-again", "case", "none"],
 )
-async def test_find_run_by_alias(
-    httpx_mock: HTTPXMock, make_client, names: list[str], found: str | None
+async def test_find_application_by_workspace_and_name(
+    httpx_mock: HTTPXMock, make_client, items: list[dict[str, object]], found: str | None
+) -> None:
+    httpx_mock.add_response(url=APPS_BY_NAME, json=page(items, total=len(items)))
+    async with make_client() as client:
+        app = await client.find_application("cluster-b:ws-2", "train")
+    assert (app.id if app else None) == found
+
+
+async def test_find_application_raises_on_an_item_it_cannot_read(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    # "Not there" decides whether to create one: an unreadable item is no proof of absence.
+    nameless = application("app-8")
+    del nameless["name"]
+    items = [application("app-6", name="other"), nameless]
+    httpx_mock.add_response(url=APPS_BY_NAME, json=page(items, total=2))
+    async with make_client() as client:
+        with pytest.raises(BadResponse, match="name") as caught:
+            await client.find_application("cluster-b:ws-2", "train")
+        assert client.skipped_items == []
+        assert client.calls == {"find_app": 1}  # the server's data: not asked again
+    assert caught.value.status == 200
+    assert not caught.value.refused
+
+
+async def test_find_application_reads_every_page(httpx_mock: HTTPXMock, make_client) -> None:
+    url = f"{API}/apps?workspaceFqn=ws&applicationName=train&limit=1"
+    httpx_mock.add_response(
+        url=f"{url}&offset=0", json=page([application("a1", name="x")], total=2, limit=1)
+    )
+    httpx_mock.add_response(
+        url=f"{url}&offset=1",
+        json=page([application("a2", name="train")], total=2, offset=1, limit=1),
+    )
+    async with make_client(page_size=1) as client:
+        app = await client.find_application("ws", "train")
+    assert app is not None
+    assert app.id == "a2"
+
+
+RUNS = f"{API}/jobs/app-1/runs"
+
+
+@pytest.mark.parametrize(("version", "sent"), [(3, "3"), (3.0, "3"), (12.0, "12"), (2.5, "2.5")])
+async def test_runs_of_one_version_are_asked_by_version_number(
+    httpx_mock: HTTPXMock, make_client, version: float, sent: str
 ) -> None:
     httpx_mock.add_response(
-        url=f"{API}/jobs/app-1/runs?searchPrefix=fb-abc&limit=100&offset=0",
-        json=page([job_run(n) for n in names], total=len(names)),
+        url=RUNS,
+        match_params={
+            "versionNumbers": sent,
+            "sortBy": "startTime",
+            "order": "asc",
+            "limit": "100",
+            "offset": "0",
+        },
+        json=page([job_run(deploymentVersion=sent)], total=1),
     )
     async with make_client() as client:
-        run = await client.find_run_by_alias("app-1", "fb-abc")
-    assert (run.name if run else None) == found
+        runs = [r async for r in client.list_job_runs("app-1", version=version, strict=True)]
+    assert [r.deployment_version for r in runs] == [sent]
+
+
+async def test_a_strict_run_listing_raises_on_an_item_it_cannot_read(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    bad = job_run("run-bad")
+    del bad["createdAt"]
+    url = f"{RUNS}?searchPrefix=fb-abc&sortBy=startTime&order=asc&limit=100&offset=0"
+    httpx_mock.add_response(url=url, json=page([job_run("run-ok"), bad], total=2))
+    async with make_client() as client:
+        runs = client.list_job_runs("app-1", search_prefix="fb-abc", strict=True)
+        assert (await anext(runs)).name == "run-ok"  # readable items still come first
+        with pytest.raises(BadResponse, match="createdAt") as caught:
+            await anext(runs)
+        assert client.skipped_items == []
+    assert "GET /api/svc/v1/jobs/app-1/runs?" in caught.value.message
+
+
+async def test_a_strict_run_listing_raises_on_a_non_object_item(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_response(
+        url=f"{RUNS}?sortBy=startTime&order=asc&limit=100&offset=0",
+        json=page(["run-1"], total=1),
+    )
+    async with make_client() as client:
+        with pytest.raises(BadResponse, match="not a JobRun"):
+            [r async for r in client.list_job_runs("app-1", strict=True)]
 
 
 async def test_terminate_sends_query_parameters_and_no_body(
@@ -163,21 +282,51 @@ async def test_terminate_sends_query_parameters_and_no_body(
     assert httpx_mock.get_request().content == b""
 
 
-async def test_terminate_of_a_finished_run_is_already_finished(
-    httpx_mock: HTTPXMock, make_client
+@pytest.mark.parametrize("status", ["TERMINATED", "SOMETHING_NEW"])
+async def test_any_run_status_in_the_answer_proves_the_terminate(
+    httpx_mock: HTTPXMock, make_client, status: str
 ) -> None:
-    httpx_mock.add_response(url=TERMINATE, status_code=417, json=error(417, "run has finished"))
+    httpx_mock.add_response(url=TERMINATE, json={"message": "ok", "jobRunStatus": status})
+    async with make_client() as client:
+        assert await client.terminate_job_run("dep-1", "run-1") is TerminateOutcome.REQUESTED
+
+
+@pytest.mark.parametrize(
+    "body", [{"message": "ok"}, {"jobRunStatus": None}, {"jobRunStatus": 3}], ids=str
+)
+async def test_a_terminate_answer_without_a_status_is_a_bad_response(
+    httpx_mock: HTTPXMock, make_client, body: dict[str, object]
+) -> None:
+    httpx_mock.add_response(url=TERMINATE, json=body, is_reusable=True)
+    async with make_client() as client:
+        with pytest.raises(BadResponse, match="jobRunStatus") as caught:
+            await client.terminate_job_run("dep-1", "run-1")
+    assert not caught.value.refused
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"json": error(417, "run has finished")}, {"text": "<html>expectation failed</html>"}],
+    ids=["json", "html"],
+)
+async def test_terminate_417_is_refused_not_finished(
+    httpx_mock: HTTPXMock, make_client, answer: dict[str, object]
+) -> None:
+    # The cause of a 417 is undocumented: the client reports a refusal, never "finished".
+    httpx_mock.add_response(url=TERMINATE, status_code=417, **answer)  # type: ignore[arg-type]
     async with make_client() as client:
         outcome = await client.terminate_job_run("dep-1", "run-1")
-        assert outcome is TerminateOutcome.ALREADY_FINISHED
+        assert outcome is TerminateOutcome.REFUSED
         assert client.calls == {"terminate": 1}
+    assert {o.name for o in TerminateOutcome} == {"REQUESTED", "REFUSED"}
 
 
 async def test_terminate_of_an_unknown_run_raises(httpx_mock: HTTPXMock, make_client) -> None:
     httpx_mock.add_response(url=TERMINATE, status_code=404, json=error(404, "no such run"))
     async with make_client() as client:
-        with pytest.raises(NotFoundError, match="no such run"):
+        with pytest.raises(NotFoundError, match="no such run") as caught:
             await client.terminate_job_run("dep-1", "run-1")
+    assert caught.value.refused
 
 
 def test_run_alias_is_stable_fixed_length_and_distinct() -> None:

@@ -247,7 +247,7 @@ async def test_trigger_is_not_retried_after_a_read_timeout(
     httpx_mock.add_exception(httpx.ReadTimeout(""), url=TRIGGER)
     async with make_client() as client:
         with pytest.raises(TransportError) as caught:
-            await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
         assert caught.value.message == "POST /api/svc/v1/jobs/trigger: ReadTimeout"
         assert client.calls["trigger"] == 1
 
@@ -259,7 +259,7 @@ async def test_trigger_is_not_retried_after_an_answer(
     httpx_mock.add_response(url=TRIGGER, status_code=status)
     async with make_client() as client:
         with pytest.raises(ApiError) as caught:
-            await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
         assert caught.value.status == status
         assert client.calls["trigger"] == 1
 
@@ -275,7 +275,94 @@ async def test_trigger_is_retried_when_the_request_never_left(
     httpx_mock.add_exception(fault, url=TRIGGER)
     httpx_mock.add_response(url=TRIGGER, json={"jobRunName": "run-9", "data": job_run("run-9")})
     async with make_client() as client:
-        run = await client.trigger_job("app-1", command=None, params=None, alias="fb-1")
+        run = await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
         assert run.name == "run-9"
         assert client.calls["trigger"] == 2
         assert client.retries["trigger"] == 1
+
+
+# ---------------------------------------------------------------- refused: "the server did not act"
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"),
+    [
+        (400, True),
+        (401, True),
+        (403, True),
+        (404, True),
+        (409, True),
+        (417, True),
+        (422, True),
+        (429, True),
+        (408, False),  # a timeout: the request may still have been carried out
+        (500, False),
+        (502, False),
+        (503, False),
+        (504, False),
+    ],
+)
+async def test_a_refusal_is_a_4xx_other_than_a_timeout(
+    httpx_mock: HTTPXMock, make_client, status: int, refused: bool
+) -> None:
+    # Only the trigger is asked: it is never retried after an answer, so one response serves.
+    httpx_mock.add_response(url=TRIGGER, status_code=status, json=error(status, "no"))
+    async with make_client() as client:
+        with pytest.raises(ApiError) as caught:
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
+    assert caught.value.status == status
+    assert caught.value.refused is refused
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset"), httpx.WriteError("broken")],
+    ids=lambda exc: type(exc).__name__,
+)
+async def test_a_transport_failure_is_never_a_refusal(
+    httpx_mock: HTTPXMock, make_client, fault: Exception
+) -> None:
+    httpx_mock.add_exception(fault, url=TRIGGER)
+    async with make_client() as client:
+        with pytest.raises(TransportError) as caught:
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
+    assert caught.value.status is None
+    assert not caught.value.refused
+
+
+async def test_a_transport_failure_after_retries_is_never_a_refusal(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_exception(httpx.ConnectError("refused"), url=APP, is_reusable=True)
+    async with make_client(retry=RetryPolicy(max_attempts=2)) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.get_application("app-1")
+    assert not caught.value.refused
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        (200, {"text": "<html>proxy</html>"}),
+        (201, {"json": {"jobRunName": "fb-1"}}),  # no `data`
+        (200, {"json": {"data": {"name": "no-id-no-createdAt"}}}),  # `data` is not a run
+    ],
+    ids=["not-json", "no-data", "not-a-run"],
+)
+async def test_an_unreadable_success_is_never_a_refusal(
+    httpx_mock: HTTPXMock, make_client, status: int, answer: dict[str, object]
+) -> None:
+    # A 2xx the client cannot read may well have started the run.
+    httpx_mock.add_response(url=TRIGGER, status_code=status, **answer)  # type: ignore[arg-type]
+    async with make_client() as client:
+        with pytest.raises(BadResponse) as caught:
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
+        assert client.calls["trigger"] == 1
+    assert caught.value.status == status
+    assert not caught.value.refused
+
+
+def test_refused_without_a_status_is_false() -> None:
+    assert not ApiError("x", endpoint="trigger").refused
+    assert ApiError("x", endpoint="trigger", status=499).refused
+    assert not ApiError("x", endpoint="trigger", status=399).refused
