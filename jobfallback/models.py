@@ -130,46 +130,87 @@ class Workspace(CamelModel):
     name: str | None = None
     cluster_id: str
     tenant_name: str | None = None
-    created_at: Any = None
-    updated_at: Any = None
 
 
 class Deployment(CamelModel):
-    id: str
-    version: int | None = None
+    """A version of an application. The vendor's model makes id, version and applicationId
+    optional; the move checks for what it needs and fails closed when one is missing."""
+
+    id: str | None = None
+    version: float | None = None  # a number in the vendor's models (float), an int in practice
     fqn: str | None = None
-    application_id: str
+    application_id: str | None = None
     manifest: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        labels = self.manifest.get("labels")
+        return labels if isinstance(labels, dict) else {}
 
 
 class Application(CamelModel):
+    # Optional in the vendor's model; an application without an id or a name cannot be moved,
+    # so the reader skips it with a warning that names it.
     id: str
     fqn: str | None = None
     name: str
-    type: str  # "job", "service", ...: unknown values are kept, never rejected
+    type: str | None = None  # "job", "service", ...: unknown values are kept, never rejected
     workspace_id: str | None = None
     workspace_fqn: str | None = None
     active_deployment_id: str | None = None
     last_deployment_id: str | None = None
+    last_version: float | None = None
     deployment: Deployment | None = None
-    created_at: Any = None
-    updated_at: Any = None
+
+    @property
+    def is_job(self) -> bool:
+        return self.type == "job"
+
+
+def version_text(version: float) -> str:
+    """One spelling per deployment version, whether it came as 3, 3.0 or "3" (exact for any
+    whole number, unlike a fixed number of significant digits)."""
+    number = float(version)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 class JobRun(CamelModel):
+    """A run, read as widely as the vendor's models type it: `createdAt` and `endTime` any JSON
+    number (float in the SDK, int in the vendor's CLI), `deploymentVersion` a string or a
+    number. `status` stays a plain string: an unknown value is kept and never taken for
+    CREATED."""
+
     id: str
     name: str
     application_name: str | None = None
     application_id: str | None = None
     deployment_id: str | None = None
-    deployment_version: int | None = None
-    created_at: int  # epoch milliseconds
-    end_time: int | None = None
+    deployment_version: str | None = None
+    created_at: float  # epoch milliseconds
+    end_time: float | None = None
     command: str | None = None
-    params: dict[str, Any] | None = None
-    status: str  # compare with RunStatus; unknown values mean "not stuck"
+    params: dict[str, Any] | None = None  # not in the vendor's model: passed on when served
+    status: str
     triggered_by: str | None = None
     tenant_name: str | None = None
+
+    @field_validator("deployment_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # The SDK says string, the CLI says int: a number is kept as its text.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return version_text(value)
+        return value
+
+    def on_version(self, version: float) -> bool | None:
+        """Whether this run is on deployment version `version`; None when it does not say
+        (or says it in a way that is not a number)."""
+        if self.deployment_version is None:
+            return None
+        try:
+            return float(self.deployment_version) == version
+        except ValueError:
+            return None
 
     def created_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.created_at / 1000, tz=UTC)
@@ -179,12 +220,28 @@ class JobRun(CamelModel):
 
 
 class MoveState(StrEnum):
-    PLANNED = "planned"
-    CREATED = "created"
-    TRIGGERED = "triggered"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+    """Where a move stands in the journal. The step it resumes from is derived from what the
+    row records (move.next_step), not from this name alone."""
+
+    CLAIMED = "claimed"  # journal row written; nothing at the destination yet
+    DEPLOYED = "deployed"  # the destination version of this move exists
+    TRIGGERED = "triggered"  # the destination run is known
+    WAITING = "waiting"  # a look-up could not prove absence yet; retried at next_attempt_at
+    FAILED = "failed"  # an attempt failed; retried at next_attempt_at (backing off)
+    DONE = "done"  # the copy runs and the source was terminated
+    SKIPPED = "skipped"  # nothing to do (the source left CREATED on its own), no copy alive
+    PARKED = "parked"  # a person must decide: the sweep no longer touches it
+    ABANDONED = "abandoned"  # a person gave up on it; the source stays where it is
+
+
+# A sweep resumes these (when their next attempt is due); the others are settled or parked.
+RESUMABLE_STATES = (
+    MoveState.CLAIMED,
+    MoveState.DEPLOYED,
+    MoveState.TRIGGERED,
+    MoveState.WAITING,
+    MoveState.FAILED,
+)
 
 
 class PlannedMove(BaseModel):
@@ -216,12 +273,22 @@ class MoveRecord(CamelModel):
     destination_workspace_fqn: str
     destination_application_id: str | None = None
     destination_deployment_id: str | None = None
+    destination_version: float | None = None
     destination_run_name: str | None = None
     state: MoveState
     error: str | None = None
     attempts: int = 0
+    owner: str | None = None  # the pass that holds the row; every write is fenced by it
+    trigger_sent_at: datetime | None = None  # intent marks: written before the POST
+    terminate_sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def has_destination_run(self) -> bool:
+        """A copy may exist: one was recorded, or a trigger may have reached the server."""
+        return self.destination_run_name is not None or self.trigger_sent_at is not None
 
 
 class SweepReport(CamelModel):
@@ -231,15 +298,20 @@ class SweepReport(CamelModel):
     sources_total: int = 0
     sources_scanned: int = 0
     sources_failed: int = 0
+    sources_refused: int = 0  # config sets it will not act on (one workspace, two clusters)
     jobs_listed: int = 0
     runs_seen: int = 0
     stuck: int = 0
     planned: int = 0
-    deferred: int = 0  # over --max-moves, left for the next pass
+    deferred: int = 0  # over --max-moves, or backing off after a failure: left for later
     resumed: int = 0  # unfinished moves of earlier passes picked up again
     moved: int = 0
     skipped: int = 0
+    waiting: int = 0  # a look-up could not prove absence yet: no action this pass
     failed: int = 0
+    parked: int = 0  # left for a person (`jobfallback moves`)
+    flagged: int = 0  # journal and API disagree (e.g. a done move whose source reads CREATED)
+    unreadable: int = 0  # listed items that could not be read (each named in warnings)
     api_calls: int = 0
     duration_seconds: float = 0.0
     warnings: list[str] = Field(default_factory=list)

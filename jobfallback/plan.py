@@ -17,7 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from jobfallback.models import Application, FallbackConfig, JobRun, PlannedMove, RunStatus
+from jobfallback.models import (
+    Application,
+    FallbackConfig,
+    FallbackConfigSpec,
+    JobRun,
+    PlannedMove,
+    RunStatus,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -84,21 +91,46 @@ def usable_configs(configs: Iterable[FallbackConfig]) -> tuple[list[FallbackConf
     return usable, warnings
 
 
+def workspace_conflicts(configs: Iterable[tuple[str, FallbackConfigSpec]]) -> dict[str, str]:
+    """Source workspaces named under more than one cluster id, each with one line that names
+    the configs involved (`configs`: each with the label a message names it by). A workspace id
+    is unique across clusters, so two cluster ids for one workspace is a typo, and acting on
+    both would list (and move) its runs twice."""
+    clusters: dict[str, dict[str, list[str]]] = {}
+    for label, config in configs:
+        by_cluster = clusters.setdefault(config.source_workspace_id, {})
+        by_cluster.setdefault(config.source_cluster_id, []).append(label)
+    return {
+        workspace: (
+            f"source workspace {workspace} is named under clusters "
+            + " and ".join(
+                f"{cluster} ({', '.join(labels)})" for cluster, labels in sorted(by_cluster.items())
+            )
+            + "; a workspace belongs to one cluster: fix the sourceClusterId of the wrong one"
+        )
+        for workspace, by_cluster in clusters.items()
+        if len(by_cluster) > 1
+    }
+
+
 def group_by_source(
     configs: Iterable[FallbackConfig], *, only: Source | None = None
 ) -> list[SourceGroup]:
-    """Group usable configs by (source cluster, source workspace), sources in sorted order."""
-    groups: dict[Source, SourceGroup] = {}
-    for config in sorted(configs, key=lambda c: c.id):
+    """Group usable configs by source workspace, sources in sorted order. A workspace named
+    under two clusters is left out (see workspace_conflicts: the sweep reports it)."""
+    configs = sorted(configs, key=lambda c: c.id)
+    refused = workspace_conflicts((f"config {c.id}", c) for c in configs)
+    groups: dict[str, SourceGroup] = {}
+    for config in configs:
         source = Source(config.source_cluster_id, config.source_workspace_id)
-        if only is not None and source != only:
+        if config.source_workspace_id in refused or (only is not None and source != only):
             continue
-        group = groups.setdefault(source, SourceGroup(source))
+        group = groups.setdefault(config.source_workspace_id, SourceGroup(source))
         if config.source_job_id is None:
             group.generic.append(config)
         else:
             group.job_specific.setdefault(config.source_job_id, config)
-    return [groups[s] for s in sorted(groups)]
+    return sorted(groups.values(), key=lambda g: g.source)
 
 
 def age_minutes(run: JobRun, now: datetime) -> float:
@@ -141,6 +173,7 @@ def plan_source(
     moves: list[PlannedMove] = []
     runs_seen = 0
     warnings: list[str] = []
+    seen: set[str] = set()  # a listing that shifted while paged may repeat a run
     for listing in listings:
         app = listing.application
         if app.workspace_id is not None and app.workspace_id != group.source.workspace_id:
@@ -151,6 +184,9 @@ def plan_source(
             continue
         matched = match(group, app.id)
         for run in listing.runs:
+            if run.id in seen:
+                continue
+            seen.add(run.id)
             runs_seen += 1
             if matched is None:
                 continue
@@ -181,8 +217,12 @@ def merge_plans(parts: Iterable[SourcePlan], *, max_moves: int | None = None) ->
     candidates: list[PlannedMove] = []
     runs_seen = 0
     warnings: list[str] = []
+    seen: set[str] = set()
     for part in parts:
-        candidates += part.moves
+        for move in part.moves:
+            if move.run.id not in seen:  # one run, one move, whatever the listings repeated
+                seen.add(move.run.id)
+                candidates.append(move)
         runs_seen += part.runs_seen
         warnings += part.warnings
     candidates.sort(key=lambda m: (m.run.created_at, m.run.id))

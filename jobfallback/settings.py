@@ -30,6 +30,9 @@ _ALLOWED = {
     "DATABASE_URL": "a URL such as postgresql://user:password@host:5432/dbname",
     "JOB_FALLBACK_CONCURRENCY": "a whole number from 1 to 256",
     "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 600",
+    "JOB_FALLBACK_SETTLE_SECONDS": "a whole number of seconds from 0 to 86400",
+    "JOB_FALLBACK_MAX_ATTEMPTS": "a whole number from 1 to 100",
+    "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": "a whole number of seconds from 0 to 86400",
 }
 
 
@@ -55,6 +58,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     job_fallback_concurrency: int = Field(default=16, ge=1, le=256)
     job_fallback_http_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # How long a trigger whose answer was lost may take to show in its version's listing.
+    job_fallback_settle_seconds: int = Field(default=600, ge=0, le=86400)
+    job_fallback_max_attempts: int = Field(default=8, ge=1, le=100)
+    # The wait after a move's first failed attempt; it doubles per attempt, up to 24 times it.
+    job_fallback_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
 
     @field_validator("tf_service_api_token", "tf_user_api_token", "database_url", mode="before")
     @classmethod
@@ -111,6 +119,9 @@ class Settings(BaseSettings):
             "DATABASE_URL": _mask_dsn(self.database_dsn) if self.database_dsn else "embedded",
             "JOB_FALLBACK_CONCURRENCY": self.job_fallback_concurrency,
             "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": self.job_fallback_http_timeout_seconds,
+            "JOB_FALLBACK_SETTLE_SECONDS": self.job_fallback_settle_seconds,
+            "JOB_FALLBACK_MAX_ATTEMPTS": self.job_fallback_max_attempts,
+            "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": self.job_fallback_retry_backoff_seconds,
         }
 
 

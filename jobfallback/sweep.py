@@ -13,7 +13,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,12 +23,11 @@ from jobfallback.models import (
     FallbackConfig,
     JobRun,
     MoveRecord,
-    MoveState,
     PlannedMove,
     RunStatus,
     SweepReport,
 )
-from jobfallback.move import MoveOutcome, Mover
+from jobfallback.move import MoveOutcome, MovePolicy, Mover, preview
 from jobfallback.plan import (
     Listing,
     Plan,
@@ -38,6 +38,7 @@ from jobfallback.plan import (
     merge_plans,
     plan_source,
     usable_configs,
+    workspace_conflicts,
 )
 from jobfallback.store import MoveJournal
 from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient
@@ -57,12 +58,19 @@ def no_progress(stage: str, done: int, total: int) -> None:
     """Used when nobody watches (not a terminal)."""
 
 
+def _unguarded() -> None:
+    """A pass run without the sweep lock (tests of the pass alone)."""
+
+
 @dataclass
 class SweepOptions:
     threshold_minutes: int
     dry_run: bool = False
     max_moves: int | None = None
     source: Source | None = None
+    policy: MovePolicy = field(default_factory=MovePolicy)
+    owner: str = field(default_factory=lambda: f"pass-{uuid.uuid4()}")  # fences journal writes
+    guard: Callable[[], None] | None = None  # raises when this pass lost the sweep lock
 
 
 @dataclass
@@ -71,29 +79,33 @@ class SweepResult:
     plan: Plan
     outcomes: list[MoveOutcome] = field(default_factory=list)
     resumes: list[MoveRecord] = field(default_factory=list)  # unfinished moves of earlier passes
+    decisions: dict[str, str] = field(
+        default_factory=dict
+    )  # dry run: run id -> what a pass would do
     auth_refused: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 done, 1 some moves or sources failed, 3 nothing could be fetched or auth refused."""
+        """0 done, 1 some moves or sources failed or were parked or refused, 3 nothing could be
+        fetched or auth refused."""
         report = self.report
         if self.auth_refused or (
             report.sources_total and report.sources_failed == report.sources_total
         ):
             return 3
-        if report.failed or report.sources_failed:
+        if report.failed or report.parked or report.sources_failed or report.sources_refused:
             return 1
         return 0
 
 
 async def fetch_source(client: TrueFoundryClient, group: SourceGroup) -> list[Listing]:
-    """The job applications of one source and the CREATED runs of each."""
+    """The job applications of one source (all, or only those its configs name) and the
+    CREATED runs of each."""
+    wanted = group.job_ids
     apps = [
         app
-        async for app in client.list_applications(
-            workspace_id=group.source.workspace_id, application_ids=group.job_ids
-        )
-        if app.type == "job"
+        async for app in client.list_applications(workspace_id=group.source.workspace_id)
+        if app.is_job and (wanted is None or app.id in wanted)
     ]
 
     async def runs_of(app_id: str) -> list[JobRun]:
@@ -164,9 +176,12 @@ class _Moves:
         for move in planned:
             self._start(functools.partial(self._mover.move, move))
 
-    def start_resumes(self, records: Iterable[MoveRecord]) -> None:
+    def start_resumes(
+        self, records: Iterable[MoveRecord], configs: Mapping[int, FallbackConfig]
+    ) -> None:
         for record in records:
-            self._start(functools.partial(self._mover.resume, record))
+            config = None if record.config_id is None else configs.get(record.config_id)
+            self._start(functools.partial(self._mover.resume, record, config))
 
     async def _tracked(self, work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
         async with self._in_flight:
@@ -178,12 +193,9 @@ class _Moves:
     async def finish(self, report: SweepReport) -> list[MoveOutcome]:
         outcomes = list(await asyncio.gather(*self._tasks))
         for outcome in outcomes:
-            if outcome.state == MoveState.DONE:
-                report.moved += 1
-            elif outcome.state == MoveState.SKIPPED:
-                report.skipped += 1
-            else:
-                report.failed += 1
+            # Every outcome has a counter of the same name (moved, skipped, waiting, ...).
+            field = outcome.outcome.value
+            setattr(report, field, getattr(report, field) + 1)
         return outcomes
 
     def cancel(self) -> None:
@@ -208,12 +220,26 @@ async def run_pass(
     usable, warnings = usable_configs(configs)
     for warning in warnings:
         event(log, logging.WARNING, warning)
+    refused = workspace_conflicts((f"config {c.id}", c) for c in usable)
+    for message in refused.values():
+        event(log, logging.ERROR, f"source refused: {message}")
+    warnings += refused.values()
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
+    report.sources_refused = len(refused)
 
     # Earlier passes' unfinished moves, read before this pass begins any of its own.
-    unfinished = [] if journal is None else await asyncio.to_thread(journal.unfinished)
-    moves = None if options.dry_run or journal is None else _Moves(Mover(client, journal), progress)
+    unfinished = [] if journal is None else await asyncio.to_thread(journal.due)
+    moves = None
+    if not options.dry_run and journal is not None:
+        mover = Mover(
+            client,
+            journal,
+            owner=options.owner,
+            guard=options.guard or _unguarded,
+            policy=options.policy,
+        )
+        moves = _Moves(mover, progress)
     # Without a cap every stuck run moves, so a source's moves start as soon as it is planned,
     # alongside the listing of the others; a cap must see every source first to pick the oldest.
     streaming = moves is not None and options.max_moves is None
@@ -240,6 +266,7 @@ async def run_pass(
     for warning in plan.warnings:
         event(log, logging.WARNING, warning)
     report.warnings = warnings + plan.warnings + client.skipped_items
+    report.unreadable = len(client.skipped_items)
     report.runs_seen, report.stuck = plan.runs_seen, plan.stuck
     report.planned, report.deferred = len(plan.moves), len(plan.deferred)
     if plan.deferred:
@@ -255,7 +282,12 @@ async def run_pass(
     report.resumed = len(leftovers)
 
     outcomes: list[MoveOutcome] = []
+    decisions: dict[str, str] = {}
     if moves is None:
+        claims = (
+            {} if journal is None else await asyncio.to_thread(journal.claims, sorted(planned_ids))
+        )
+        decisions = {run_id: preview(claims.get(run_id)) for run_id in planned_ids}
         for record in leftovers:
             event(
                 log,
@@ -270,7 +302,7 @@ async def run_pass(
             event(
                 log,
                 logging.INFO,
-                "DRY-RUN: would move",
+                f"DRY-RUN: {decisions[planned.run.id]}",
                 source_run=planned.run.name,
                 job=planned.application.name,
                 destination=planned.destination_workspace_fqn,
@@ -279,7 +311,7 @@ async def run_pass(
     else:
         if not streaming:
             moves.start_moves(plan.moves)
-        moves.start_resumes(leftovers)
+        moves.start_resumes(leftovers, {c.id: c for c in usable})
         outcomes = await moves.finish(report)
 
     report.api_calls = sum(client.calls.values())
@@ -289,5 +321,6 @@ async def run_pass(
         plan=plan,
         outcomes=outcomes,
         resumes=leftovers,
+        decisions=decisions,
         auth_refused=auth_refused,
     )

@@ -26,7 +26,7 @@ from jobfallback.cli.common import (
 )
 from jobfallback.logs import LogFormat, event, get_logger, setup_logging
 from jobfallback.models import MoveState, PlannedMove
-from jobfallback.move import MoveOutcome
+from jobfallback.move import MoveOutcome, MovePolicy
 from jobfallback.plan import Source
 from jobfallback.settings import Settings
 from jobfallback.store import open_store
@@ -67,7 +67,9 @@ def _progress_display(enabled: bool) -> Iterator[Progress]:
         yield update
 
 
-def _move_row(planned: PlannedMove, outcome: MoveOutcome | None) -> dict[str, Any]:
+def _move_row(
+    planned: PlannedMove, outcome: MoveOutcome | None, decision: str | None = None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "sourceRun": planned.run.name,
         "sourceRunId": planned.run.id,
@@ -80,14 +82,19 @@ def _move_row(planned: PlannedMove, outcome: MoveOutcome | None) -> dict[str, An
         "destinationWorkspaceFqn": planned.destination_workspace_fqn,
     }
     if outcome is not None:
-        row["outcome"] = outcome.state.value
+        row["outcome"] = outcome.outcome.value
         row["detail"] = outcome.detail
+    if decision is not None:
+        row["decision"] = decision
     return row
 
 
 def _render(result: SweepResult, output: Output) -> None:
     outcomes = {o.source_run_id: o for o in result.outcomes}
-    rows = [_move_row(m, outcomes.get(m.run.id)) for m in result.plan.moves]
+    rows = [
+        _move_row(m, outcomes.get(m.run.id), result.decisions.get(m.run.id))
+        for m in result.plan.moves
+    ]
     if output == Output.json:
         print_json(
             {
@@ -100,9 +107,12 @@ def _render(result: SweepResult, output: Output) -> None:
         return
     headers = ["source run", "job", "age (min)", "config", "why", "destination"]
     keys = ["sourceRun", "job", "ageMinutes", "configId", "reason", "destinationWorkspaceFqn"]
-    if not result.report.dry_run:
-        headers.append("outcome")
-        keys.append("outcome")
+    if result.report.dry_run:
+        headers.append("decision")
+        keys.append("decision")
+    else:
+        headers += ["outcome", "detail"]
+        keys += ["outcome", "detail"]
     empty = "Nothing stuck: no run to move."
     print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=empty)
     if result.resumes:
@@ -116,10 +126,13 @@ def _render(result: SweepResult, output: Output) -> None:
     r = result.report
     typer.echo(
         f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
-        f" ({r.sources_failed} failed), jobs {r.jobs_listed}, runs seen {r.runs_seen},"
-        f" stuck {r.stuck}, planned {r.planned}, deferred {r.deferred}, moved {r.moved},"
-        f" skipped {r.skipped}, failed {r.failed}, API calls {r.api_calls},"
-        f" {r.duration_seconds:.2f}s"
+        f" ({r.sources_failed} failed)"
+        f"{f' ({r.sources_refused} refused)' if r.sources_refused else ''}"
+        f", jobs {r.jobs_listed}, runs seen {r.runs_seen}"
+        f"{f' ({r.unreadable} unreadable)' if r.unreadable else ''}"
+        f", stuck {r.stuck}, planned {r.planned}, deferred {r.deferred}, moved {r.moved},"
+        f" skipped {r.skipped}, waiting {r.waiting}, failed {r.failed}, parked {r.parked},"
+        f" flagged {r.flagged}, API calls {r.api_calls}, {r.duration_seconds:.2f}s"
     )
 
 
@@ -157,8 +170,11 @@ def _execute(
 
         if options.dry_run:
             return asyncio.run(run())
-        with store.sweep_lock() as held:
-            return asyncio.run(run()) if held else None
+        with store.sweep_lock() as lock:
+            if not lock:
+                return None
+            options.guard = lock.check
+            return asyncio.run(run())
 
 
 def sweep(
@@ -234,6 +250,11 @@ def sweep(
         raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
     host = require_host(settings)
     options = SweepOptions(
+        policy=MovePolicy.of(
+            settle_seconds=settings.job_fallback_settle_seconds,
+            max_attempts=settings.job_fallback_max_attempts,
+            backoff_seconds=settings.job_fallback_retry_backoff_seconds,
+        ),
         threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
         dry_run=dry_run,
         max_moves=max_moves,
@@ -264,7 +285,7 @@ def history(
     """List the move journal: what moved where, when, its state and any error."""
     settings = settings_from(database_url=database_url)
     with exit_on_error(), open_store(settings.database_dsn) as store:
-        records = store.journal.history(limit=limit, state=state)
+        records = store.journal.history(limit=limit, states=None if state is None else (state,))
     if output == Output.json:
         print_json(records)
         return

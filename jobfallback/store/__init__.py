@@ -5,18 +5,20 @@ uses the embedded PostgreSQL (jobfallback.store.embedded).
 """
 
 from jobfallback.store.configs import ConfigRepository, ConfigUpdate, ImportDiff
-from jobfallback.store.journal import MoveJournal
+from jobfallback.store.journal import Claim, MoveJournal, OwnershipLost
 from jobfallback.store.migrations import MigrationStatus
 from jobfallback.store.store import Store, open_store
 from jobfallback.store.validation import InvalidImport, parse_import, parse_spec
 
 __all__ = [
+    "Claim",
     "ConfigRepository",
     "ConfigUpdate",
     "ImportDiff",
     "InvalidImport",
     "MigrationStatus",
     "MoveJournal",
+    "OwnershipLost",
     "Store",
     "open_store",
     "parse_import",

@@ -1,5 +1,9 @@
 """The move journal: one row per source run, recording how far its move got.
 
+Every row carries its owner, the pass that holds it: a pass claims a row before it acts on it,
+and every later write is fenced by that owner, so a pass that lost its lock (a second pass has
+claimed the row since) cannot record anything and stops before its next irreversible step.
+
 Safe to call from several threads at once (the sweep calls it through asyncio.to_thread): it owns
 one autocommit connection that runs one statement block at a time. Timestamps come from the
 database clock.
@@ -7,16 +11,38 @@ database clock.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final, NamedTuple
 
 from psycopg import sql
 
-from jobfallback.errors import StoreError
-from jobfallback.models import MoveRecord, MoveState
-from jobfallback.store.connection import Cursor, Database
+from jobfallback.errors import JobFallbackError, StoreError, UsageError
+from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
+from jobfallback.store.connection import Database
 
-# What begin() writes; the rest (attempts, timestamps) starts from the column defaults.
-_BEGIN_COLUMNS = (
+
+class OwnershipLost(JobFallbackError):
+    """Another pass claimed the row: this pass must not act on the move any more."""
+
+
+class Claim(NamedTuple):
+    record: MoveRecord
+    inserted: bool  # no row existed: nothing this database knows of was done for the run
+    due: bool  # its next attempt has come (not backing off)
+
+
+class _Now:
+    """Stands for the database's now() in an update (intent marks use the database clock)."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW: Final = _Now()
+FieldValue = str | float | timedelta | _Now | None
+
+# What claim() writes; the rest starts from the column defaults.
+_CLAIM_COLUMNS = (
     "source_run_id",
     "source_run_name",
     "source_application_id",
@@ -24,33 +50,69 @@ _BEGIN_COLUMNS = (
     "source_deployment_id",
     "config_id",
     "destination_workspace_fqn",
-    "destination_application_id",
-    "destination_deployment_id",
-    "destination_run_name",
     "state",
-    "error",
+    "owner",
 )
-# What update() may set besides state and error.
+# What update() may set besides state, error and attempts.
 UPDATABLE_FIELDS = frozenset(
-    {"destination_application_id", "destination_deployment_id", "destination_run_name"}
+    {
+        "config_id",
+        "source_deployment_id",
+        "destination_workspace_fqn",
+        "destination_application_id",
+        "destination_deployment_id",
+        "destination_version",
+        "destination_run_name",
+        "trigger_sent_at",
+        "terminate_sent_at",
+        "next_attempt_at",
+    }
 )
+_RESUMABLE = [str(state) for state in RESUMABLE_STATES]
 
-_INSERT = sql.SQL(
-    "INSERT INTO moves ({columns}) VALUES ({values}) "
-    "ON CONFLICT (source_run_id) DO NOTHING RETURNING *"
+# A row that has nothing at the destination yet follows the current plan (its config may have
+# changed since it failed); any other row keeps the destination it already acted on.
+_CLAIM = sql.SQL(
+    """
+    INSERT INTO moves AS m ({columns}) VALUES ({values})
+    ON CONFLICT (source_run_id) DO UPDATE SET
+        owner = excluded.owner,
+        config_id = CASE WHEN {untouched} THEN excluded.config_id ELSE m.config_id END,
+        destination_workspace_fqn = CASE WHEN {untouched}
+            THEN excluded.destination_workspace_fqn ELSE m.destination_workspace_fqn END
+    RETURNING *, (xmax = 0) AS inserted,
+        (m.next_attempt_at IS NULL OR m.next_attempt_at <= now()) AS due
+    """
 ).format(
-    columns=sql.SQL(", ").join(map(sql.Identifier, _BEGIN_COLUMNS)),
-    values=sql.SQL(", ").join(sql.Placeholder(c) for c in _BEGIN_COLUMNS),
+    columns=sql.SQL(", ").join(map(sql.Identifier, _CLAIM_COLUMNS)),
+    values=sql.SQL(", ").join(sql.Placeholder(c) for c in _CLAIM_COLUMNS),
+    untouched=sql.SQL(
+        "m.destination_application_id IS NULL AND m.trigger_sent_at IS NULL "
+        "AND m.destination_run_name IS NULL AND m.state IN ('claimed', 'failed', 'waiting')"
+    ),
 )
+_ABANDON = """
+UPDATE moves SET state = 'abandoned', error = 'abandoned by a person', owner = NULL,
+    updated_at = now()
+WHERE source_run_id = %s
+  AND state NOT IN ('done', 'skipped', 'abandoned')
+  AND (state = 'parked' OR (trigger_sent_at IS NULL AND destination_run_name IS NULL))
+RETURNING *
+"""
+_TAKE = "UPDATE moves SET owner = %s WHERE source_run_id = %s RETURNING *"
 _GET = "SELECT * FROM moves WHERE source_run_id = %s"
-# A pass that died or failed left these behind; the next pass resumes them from what they
-# recorded. Failed rows are included: a copy may exist at the destination even when the source
-# is no longer listed as CREATED, and only resuming the row settles it (done or skipped).
-UNFINISHED = (MoveState.PLANNED, MoveState.CREATED, MoveState.TRIGGERED, MoveState.FAILED)
-_UNFINISHED = "SELECT * FROM moves WHERE state = ANY(%s) ORDER BY updated_at, source_run_id"
+_PEEK = """
+SELECT *, (next_attempt_at IS NULL OR next_attempt_at <= now()) AS due
+FROM moves WHERE source_run_id = ANY(%s)
+"""
+_DUE = """
+SELECT * FROM moves
+WHERE state = ANY(%s) AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+ORDER BY updated_at, source_run_id
+"""
 _HISTORY = """
 SELECT * FROM moves
-WHERE %(state)s::text IS NULL OR state = %(state)s
+WHERE %(states)s::text[] IS NULL OR state = ANY(%(states)s)
 ORDER BY updated_at DESC, source_run_id
 LIMIT %(limit)s
 """
@@ -60,80 +122,174 @@ def _record(row: dict[str, Any]) -> MoveRecord:
     return MoveRecord.model_validate(row)
 
 
-def _fetch(cur: Cursor, source_run_id: str) -> MoveRecord | None:
-    cur.execute(_GET, (source_run_id,))
-    row = cur.fetchone()
-    return _record(row) if row else None
+def _value(name: str, value: FieldValue) -> sql.Composable:
+    if isinstance(value, _Now):
+        return sql.SQL("now()")
+    if isinstance(value, timedelta):
+        return sql.SQL("now() + {}").format(sql.Placeholder(name))
+    return sql.Placeholder(name)
 
 
 class MoveJournal:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def begin(self, record: MoveRecord) -> tuple[MoveRecord, bool]:
-        """Record a move unless its source run already has one.
+    def claim(self, record: MoveRecord) -> Claim:
+        """Record a move for `record.owner`, or take over the existing row of its source run.
 
-        Returns the stored row and True when this call inserted it; an existing row is returned
-        unchanged (False), so the caller resumes from its state.
+        An existing row keeps what it recorded (so the caller resumes from it), but follows the
+        new config and destination while nothing was done at the destination yet.
         """
+        params = record.model_dump(mode="json", include=set(_CLAIM_COLUMNS))
         with self._db.transaction() as cur:
-            # mode="json": plain values (psycopg would store an enum member by its name).
-            cur.execute(_INSERT, record.model_dump(mode="json", include=set(_BEGIN_COLUMNS)))
-            inserted = cur.fetchone()
-            if inserted is not None:
-                return _record(inserted), True
-            existing = _fetch(cur, record.source_run_id)
-        assert existing is not None  # the insert conflicted with it, and rows are never deleted
-        return existing, False
+            cur.execute(_CLAIM, params)
+            row = cur.fetchone()
+        assert row is not None  # an upsert always returns its row
+        inserted, due = bool(row.pop("inserted")), bool(row.pop("due"))
+        return Claim(_record(row), inserted=inserted, due=due)
+
+    def take(self, source_run_id: str, owner: str) -> MoveRecord:
+        """Make `owner` the holder of an existing row (a resumed move)."""
+        with self._db.transaction() as cur:
+            cur.execute(_TAKE, (owner, source_run_id))
+            row = cur.fetchone()
+        if row is None:
+            raise StoreError(f"no move recorded for source run {source_run_id}")
+        return _record(row)
 
     def update(
         self,
         source_run_id: str,
         *,
+        owner: str | None,
         state: MoveState,
         error: str | None = None,
-        increment_attempts: bool = False,
-        **fields: str | None,
+        attempts: int | None = None,
+        **fields: FieldValue,
     ) -> MoveRecord:
-        """Move a row to `state`, set `error` (None clears it) and any destination ids given."""
+        """Move a row to `state`, set `error` (None clears it), `attempts` and any field given.
+
+        With an `owner`, only a row that owner still holds is written (else OwnershipLost); a
+        person's command (`jobfallback moves ...`) passes None. A timedelta sets a timestamp
+        to the database's now() plus it, NOW to now().
+        """
         unknown = set(fields) - UPDATABLE_FIELDS
         if unknown:
             raise TypeError(f"MoveJournal.update() cannot set {sorted(unknown)}")
         assignments = [
-            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name))
-            for name in fields
+            sql.SQL("{} = {}").format(sql.Identifier(name), _value(name, value))
+            for name, value in fields.items()
         ]
         query = sql.SQL(
             "UPDATE moves SET state = %(state)s, error = %(error)s, "
-            "attempts = attempts + %(increment)s, updated_at = now(){extra} "
-            "WHERE source_run_id = %(source_run_id)s RETURNING *"
+            "attempts = coalesce(%(attempts)s, attempts), updated_at = now(), "
+            # A person's write (no owner) takes the row from any pass, so a pass still acting
+            # on it cannot write over what the person decided.
+            "owner = CASE WHEN %(owner)s::text IS NULL THEN NULL ELSE owner END{extra} "
+            "WHERE source_run_id = %(source_run_id)s "
+            "AND (%(owner)s::text IS NULL OR owner = %(owner)s) RETURNING *"
         ).format(extra=sql.SQL("").join(sql.SQL(", ") + a for a in assignments))
-        params = {
-            **fields,
-            "state": str(state),
-            "error": error,
-            "increment": int(increment_attempts),
-            "source_run_id": source_run_id,
+        params: dict[str, Any] = {
+            name: value for name, value in fields.items() if not isinstance(value, _Now)
         }
+        params.update(
+            state=str(state),
+            error=error,
+            attempts=attempts,
+            source_run_id=source_run_id,
+            owner=owner,
+        )
         with self._db.transaction() as cur:
             cur.execute(query, params)
             row = cur.fetchone()
-        if row is None:
-            raise StoreError(f"no move recorded for source run {source_run_id}; begin() it first")
-        return _record(row)
+        if row is not None:
+            return _record(row)
+        if owner is not None and self.get(source_run_id) is not None:
+            raise OwnershipLost(
+                f"another sweep took over the move of source run {source_run_id}; "
+                "this pass stops acting on it"
+            )
+        raise StoreError(f"no move recorded for source run {source_run_id}; claim it first")
 
     def get(self, source_run_id: str) -> MoveRecord | None:
         with self._db.transaction() as cur:
-            return _fetch(cur, source_run_id)
+            cur.execute(_GET, (source_run_id,))
+            row = cur.fetchone()
+        return _record(row) if row else None
 
-    def history(self, *, limit: int = 50, state: MoveState | None = None) -> list[MoveRecord]:
-        """The most recently updated moves first, optionally only those in `state`."""
+    def claims(self, source_run_ids: list[str]) -> dict[str, Claim]:
+        """The rows of these source runs as a claim would see them, without claiming (a dry
+        run shows what a real pass would decide)."""
         with self._db.transaction() as cur:
-            cur.execute(_HISTORY, {"state": str(state) if state else None, "limit": limit})
+            cur.execute(_PEEK, (source_run_ids,))
+            rows = cur.fetchall()
+        found: dict[str, Claim] = {}
+        for row in rows:
+            due = bool(row.pop("due"))
+            found[row["source_run_id"]] = Claim(_record(row), inserted=False, due=due)
+        return found
+
+    def require(self, source_run_id: str) -> MoveRecord:
+        """The row of a source run, or a usage error naming it (for people's commands)."""
+        record = self.get(source_run_id)
+        if record is None:
+            raise UsageError(
+                f"no move recorded for source run {source_run_id}; "
+                "`jobfallback moves list` shows the moves"
+            )
+        return record
+
+    def history(
+        self, *, limit: int = 50, states: tuple[MoveState, ...] | None = None
+    ) -> list[MoveRecord]:
+        """The most recently updated moves first, optionally only those in `states`."""
+        wanted = None if states is None else [str(state) for state in states]
+        with self._db.transaction() as cur:
+            cur.execute(_HISTORY, {"states": wanted, "limit": limit})
             return [_record(row) for row in cur.fetchall()]
 
-    def unfinished(self) -> list[MoveRecord]:
-        """Moves still planned, created, triggered or failed, least recently touched first."""
+    def retry_now(self, source_run_id: str) -> MoveRecord:
+        """A person's retry: a failed, waiting or parked move is attempted by the next sweep,
+        with its attempts counted from zero. A settled move (done, skipped, abandoned) is not."""
+        record = self.require(source_run_id)
+        if record.state not in (*RESUMABLE_STATES, MoveState.PARKED):
+            raise UsageError(
+                f"the move of source run {source_run_id} is {record.state.value}; "
+                "only an unfinished, failed or parked move can be retried"
+            )
+        state = MoveState.FAILED if record.state == MoveState.PARKED else record.state
+        return self.update(
+            source_run_id,
+            owner=None,
+            state=state,
+            error=record.error,
+            attempts=0,
+            next_attempt_at=NOW,
+        )
+
+    def abandon(self, source_run_id: str) -> MoveRecord:
+        """A person gives up on a move: the source stays where it is. Refused while a copy may
+        exist at the destination (unless parked: a person has checked it), since abandoning
+        then could leave the job running twice. The check and the write are one statement, and
+        the row is taken from any pass, so a pass cannot record a trigger in between."""
         with self._db.transaction() as cur:
-            cur.execute(_UNFINISHED, ([str(state) for state in UNFINISHED],))
+            cur.execute(_ABANDON, (source_run_id,))
+            row = cur.fetchone()
+        if row is not None:
+            return _record(row)
+        record = self.require(source_run_id)
+        if record.state in (MoveState.DONE, MoveState.SKIPPED, MoveState.ABANDONED):
+            raise UsageError(
+                f"the move of source run {source_run_id} is already {record.state.value}"
+            )
+        raise UsageError(
+            f"a copy of source run {source_run_id} may exist at the destination "
+            f"({record.destination_run_name or 'trigger sent, run not yet known'}); "
+            "the sweep finishes it; a parked move can be abandoned once you have checked it"
+        )
+
+    def due(self) -> list[MoveRecord]:
+        """Unfinished moves whose next attempt has come, least recently touched first."""
+        with self._db.transaction() as cur:
+            cur.execute(_DUE, (_RESUMABLE,))
             return [_record(row) for row in cur.fetchall()]

@@ -10,7 +10,7 @@ from jobfallback.store.configs import ConfigRepository
 from jobfallback.store.connection import Database
 from jobfallback.store.embedded import embedded_database
 from jobfallback.store.journal import MoveJournal
-from jobfallback.store.lock import sweep_lock
+from jobfallback.store.lock import SweepLock, sweep_lock
 from jobfallback.store.migrations import MigrationStatus
 
 
@@ -26,8 +26,8 @@ class Store:
         self.journal = MoveJournal(journal_db)
         self._databases = (self._db, journal_db)
 
-    def sweep_lock(self) -> AbstractContextManager[bool]:
-        """Enter to try the sweep lock: True if this process now holds it, False if another does."""
+    def sweep_lock(self) -> AbstractContextManager[SweepLock]:
+        """Enter to try the sweep lock: true if this process now holds it, false if another does."""
         return sweep_lock(self._dsn)
 
     def migration_status(self) -> list[MigrationStatus]:

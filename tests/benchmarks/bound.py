@@ -3,13 +3,16 @@
 Calls, from the fleet's own state before the sweep:
 - per source workspace: ceil(jobs / page) pages of `list_apps` (at least one);
 - per job listed: ceil(CREATED runs / page) `list_runs` calls (at least one);
-- per stuck run, the move protocol: `get_run` (re-read the source), `put_app`, `trigger`,
-  `terminate`; the manifest comes embedded in the apps list, and a config carries the
-  destination FQN, so no application or workspace look-up is needed.
+- per stuck run, the move protocol: `list_apps` (is the destination application ours, or
+  already this move's?), `put_app` (this move's labelled version), `trigger` (that version),
+  `get_run` (re-read the source as late as possible) and `terminate`; the manifest comes
+  embedded in the apps list (for a run on the listed version), and a config carries the
+  destination FQN, so no workspace look-up is needed.
 
 Time, with every call taking `latency` and `concurrency` calls in flight:
 max(ceil(calls / concurrency), depth) * latency, where depth is the longest chain of calls that
-must wait for each other (apps page -> runs -> get_run -> put -> trigger -> terminate). Nothing
+must wait for each other (apps page -> runs -> find app -> put -> trigger -> get_run ->
+terminate). Nothing
 else (client CPU, database, process start) is counted: it is the floor, not an estimate.
 """
 
@@ -20,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-MOVE_CALLS = ("get_run", "put_app", "trigger", "terminate")
+MOVE_CALLS = ("list_apps", "put_app", "trigger", "get_run", "terminate")
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,11 @@ def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 10
             created[run["applicationId"]] += 1
             stuck += state["nowMs"] - run["createdAt"] >= threshold_ms
     jobs_per_source = Counter(jobs.values())
-    calls = {
-        "list_apps": sum(_pages(jobs_per_source[s], page) for s in sources),
-        "list_runs": sum(_pages(created[j], page) for j in jobs),
-        **dict.fromkeys(MOVE_CALLS, stuck),
-    }
-    return Bound(calls=calls, depth=2 + (len(MOVE_CALLS) if stuck else 0))
+    calls = Counter(
+        {
+            "list_apps": sum(_pages(jobs_per_source[s], page) for s in sources),
+            "list_runs": sum(_pages(created[j], page) for j in jobs),
+        }
+    )
+    calls.update(dict.fromkeys(MOVE_CALLS, stuck))
+    return Bound(calls=dict(calls), depth=2 + (len(MOVE_CALLS) if stuck else 0))

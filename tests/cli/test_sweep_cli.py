@@ -73,11 +73,34 @@ def test_a_failed_move_exits_1_and_the_next_sweep_completes_it(jf: Jobfallback) 
         assert journal[run_id].state == "failed"
         assert "500" in str(journal[run_id].error)
         assert journal[run_id].destination_application_id is not None  # the PUT went through
+        assert journal[run_id].trigger_sent_at is not None  # a 500 may have had its effect
         assert jf.status(run_id) == RunStatus.CREATED  # never terminated without a copy
 
     jf.sandbox.set_faults(rate=0.0, kinds=[])
-    resumed = jf.sweep()
+    backing_off = jf.sweep()
+    assert backing_off.returncode == 0, backing_off
+    assert backing_off.json()["report"]["deferred"] == 3  # not yet due: no call, no copy
+    assert jf.writes()["trigger"] == 3
+
+    for run_id in STUCK:  # a person says: try now
+        retried = jf.run("moves", "retry", run_id)
+        assert retried.returncode == 0, retried
+    # The version's listing shows no run and the settle window is over: trigger again, once.
+    resumed = jf.sweep(env={"JOB_FALLBACK_SETTLE_SECONDS": "0"})
     assert resumed.returncode == 0, resumed
     jf.assert_moved_once()
     for run_id in NOT_STUCK:
         assert jf.status(run_id) != RunStatus.TERMINATION_REQUESTED
+
+
+def test_a_trigger_whose_answer_is_unknown_waits_out_the_settle_window(jf: Jobfallback) -> None:
+    jf.sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["trigger"])
+    assert jf.sweep().returncode == 1
+    jf.sandbox.set_faults(rate=0.0, kinds=[])
+    for run_id in STUCK:
+        assert jf.run("moves", "retry", run_id).returncode == 0
+    waiting = jf.sweep()  # the default 10-minute window has not passed
+    assert waiting.returncode == 0, waiting
+    assert waiting.json()["report"]["waiting"] == 3
+    assert jf.writes()["trigger"] == 3  # no second trigger while it cannot prove absence
+    assert {r.state for r in jf.journal().values()} == {"waiting"}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, MoveState, RunStatus
+from jobfallback.move import MovePolicy
 from jobfallback.sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
 from jobfallback.store import MoveJournal, Store
 from jobfallback.sweep import SweepOptions, SweepResult, run_pass
-from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient, run_alias
+from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient
+from tests.fixtures.copies import copies_of
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +26,11 @@ def anyio_backend() -> str:
 
 def stored(store: Store, state: SandboxState) -> list[FallbackConfig]:
     return [store.configs.add(FallbackConfigSpec.model_validate(c)) for c in state.configs]
+
+
+# Passes run back to back here stand for passes minutes apart: no backoff, and the sandbox's
+# listings are immediate, so an empty look-up is proof at once.
+BACK_TO_BACK = MovePolicy(settle=timedelta(0), backoff=timedelta(0))
 
 
 async def one_pass(
@@ -47,6 +54,7 @@ async def one_pass(
                 threshold_minutes=60,
                 dry_run=journal is None if dry_run is None else dry_run,
                 max_moves=max_moves,
+                policy=BACK_TO_BACK,
             ),
             now=datetime.now(tz=UTC),
         )
@@ -74,7 +82,7 @@ async def test_a_fleet_pass_moves_exactly_the_covered_stuck_runs(store: Store) -
     assert report.api_calls > 0
     after = {r["id"]: r for r in state.runs()}
     for run in stuck:
-        copies = [r for r in after.values() if r["name"].startswith(run_alias(run["id"]))]
+        copies = copies_of(state, run["id"])
         if run["id"] in covered:
             assert after[run["id"]]["status"] == RunStatus.TERMINATION_REQUESTED
             assert len(copies) == 1
@@ -168,8 +176,7 @@ async def test_a_pass_that_dies_while_listing_stops_its_moves_and_the_next_finis
         record = store.journal.get(run_id)
         assert record is not None
         assert record.state == MoveState.DONE
-        copies = [r for r in sandbox_state.runs() if r["name"] == run_alias(run_id)]
-        assert len(copies) == 1
+        assert len(copies_of(sandbox_state, run_id)) == 1
         source = sandbox_state.run(run_id)
         assert source is not None
         assert source["status"] == RunStatus.TERMINATION_REQUESTED
@@ -192,9 +199,11 @@ async def test_a_move_an_earlier_pass_left_unfinished_is_resumed(
     sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
 ) -> None:
     configs = stored(store, sandbox_state)
-    sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["terminate"])
+    # A 429 says the terminate did nothing, so the move knows no terminate of its own applied.
+    sandbox.set_faults(rate=1.0, kinds=["429"], endpoints=["terminate"])
     first = await one_pass(sandbox, configs, store.journal, max_moves=1)
     assert (first.report.failed, first.exit_code) == (1, 1)
+    store.journal.retry_now("run-embed-1")  # due now rather than after its backoff
     # The source leaves CREATED on its own: it is no longer listed, only the journal knows it.
     sandbox_state.set_run_status("run-embed-1", RunStatus.RUNNING)
     sandbox.set_faults(rate=0.0, kinds=[])
@@ -217,5 +226,5 @@ async def test_a_move_an_earlier_pass_left_unfinished_is_resumed(
     assert record is not None
     assert record.state == MoveState.SKIPPED
     # Our copy was stopped: the job runs once, in its source.
-    (copy,) = [r for r in sandbox_state.runs() if r["name"] == run_alias("run-embed-1")]
+    (copy,) = copies_of(sandbox_state, "run-embed-1")
     assert copy["status"] == RunStatus.TERMINATION_REQUESTED

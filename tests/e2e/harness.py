@@ -25,7 +25,7 @@ from jobfallback.sandbox import SandboxServer, SandboxState
 from jobfallback.sandbox.state import Obj
 from jobfallback.store import open_store
 from jobfallback.store.lock import sweep_lock
-from jobfallback.truefoundry import run_alias
+from tests.fixtures.copies import copies_of
 from tests.fixtures.secrets import assert_no_secrets, register_secret
 
 CLI = (sys.executable, "-m", "jobfallback")
@@ -142,11 +142,9 @@ class Jobfallback:
         assert run is not None, f"no run {run_id} in the sandbox"
         return str(run["status"])
 
-    def copies(self, source_run_id: str, workspace_id: str = DESTINATION_WS) -> list[Obj]:
-        """The destination runs of a source run (the sandbox suffixes a duplicate's name)."""
-        alias = run_alias(source_run_id)
-        runs = self.sandbox.state.runs(workspace_id=workspace_id)
-        return [r for r in runs if str(r["name"]).startswith(alias)]
+    def copies(self, source_run_id: str) -> list[Obj]:
+        """The destination runs of a source run (on a version labelled with it)."""
+        return copies_of(self.sandbox.state, source_run_id)
 
     def assert_moved_once(self, source_run_ids: Sequence[str] = STUCK) -> None:
         """Each source terminated, with exactly one copy in the destination, journal `done`."""

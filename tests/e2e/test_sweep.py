@@ -9,7 +9,6 @@ import pytest
 
 from jobfallback.models import RunStatus
 from jobfallback.sandbox import HookContext, SandboxState
-from jobfallback.truefoundry import run_alias
 from tests.e2e.harness import NOT_STUCK, STUCK, Jobfallback
 
 pytestmark = pytest.mark.e2e
@@ -52,12 +51,11 @@ def test_sweep_moves_every_stuck_run_exactly_once(jf: Jobfallback) -> None:
     result = jf.sweep()
     assert result.returncode == 0, result
     assert {m["sourceRunId"]: m["outcome"] for m in result.json()["moves"]} == dict.fromkeys(
-        STUCK, "done"
+        STUCK, "moved"
     )
     jf.assert_moved_once()
     for run_id in STUCK:
         (copy,) = jf.copies(run_id)
-        assert copy["name"] == run_alias(run_id)  # no suffix: triggered once
         assert copy["command"] == before[run_id]["command"]
         assert copy["params"] == before[run_id]["params"]
     for run_id in NOT_STUCK:
@@ -90,12 +88,15 @@ def test_a_job_specific_config_beats_the_generic_one(
     assert by_run["run-embed-1"]["configId"] == specific.id
     assert by_run["run-embed-1"]["destinationWorkspaceFqn"] == "gpu-west:special"
     assert by_run["run-train-1"]["configId"] == generic.id
-    assert len(bare_jf.copies("run-embed-1", workspace_id="ws-west-special")) == 1
-    assert bare_jf.copies("run-embed-1") == []  # nothing in the generic config's destination
+    (copy,) = bare_jf.copies("run-embed-1")  # in the job-specific config's destination only
+    special = bare_jf.sandbox.state.applications(workspace_id="ws-west-special")
+    assert copy["applicationId"] in {app["id"] for app in special}
     bare_jf.assert_moved_once(["run-train-1", "run-eval-1"])
 
 
-def test_a_run_that_starts_between_plan_and_move_is_skipped(jf: Jobfallback) -> None:
+def test_a_run_that_starts_before_its_terminate_keeps_running_and_the_copy_stops(
+    jf: Jobfallback,
+) -> None:
     seen: list[str] = []
 
     def starts_on_its_own(ctx: HookContext) -> None:
@@ -107,10 +108,10 @@ def test_a_run_that_starts_between_plan_and_move_is_skipped(jf: Jobfallback) -> 
     result = jf.sweep()
     assert result.returncode == 0, result
     outcomes = {m["sourceRunId"]: m["outcome"] for m in result.json()["moves"]}
-    assert outcomes == {"run-train-1": "skipped", "run-eval-1": "done", "run-embed-1": "done"}
+    assert outcomes == {"run-train-1": "skipped", "run-eval-1": "moved", "run-embed-1": "moved"}
+    # The re-read right before the terminate saw it running: the job runs once, in its source.
     assert jf.status("run-train-1") == RunStatus.RUNNING
-    assert jf.sandbox.state.application_by_name("ws-west-fallback", "train-llm") is None
-    assert jf.copies("run-train-1") == []
+    assert [c["status"] for c in jf.copies("run-train-1")] == [RunStatus.TERMINATION_REQUESTED]
     assert jf.journal()["run-train-1"].state == "skipped"
     jf.assert_moved_once(["run-eval-1", "run-embed-1"])
 
@@ -137,6 +138,6 @@ def test_a_second_concurrent_sweep_backs_off(jf: Jobfallback) -> None:
     assert len(backed_off) == 1, (first, second)
     assert backed_off[0].json() == {"skipped": "another sweep holds the lock; exiting"}
     (mover,) = [r for r in (first, second) if r is not backed_off[0]]
-    assert [m["outcome"] for m in mover.json()["moves"]] == ["done"] * 3
+    assert [m["outcome"] for m in mover.json()["moves"]] == ["moved"] * 3
     assert jf.writes() == {"put_app": 3, "trigger": 3, "terminate": 3}
     jf.assert_moved_once()

@@ -14,7 +14,7 @@ from typing import Any
 from jobfallback.models import MoveState, RunStatus
 from jobfallback.sandbox import SandboxServer, SandboxState, generate_fleet
 from jobfallback.store import open_store, parse_import
-from jobfallback.truefoundry import run_alias
+from tests.fixtures.copies import copies_by_source
 from tests.fixtures.secrets import assert_no_secrets
 
 SWEEP_TIMEOUT = 120
@@ -71,6 +71,10 @@ def sweep_env(server: SandboxServer, database_url: str, **extra: str) -> dict[st
         "DATABASE_URL": database_url,
         "JOB_FALLBACK_ENABLED": "true",
         "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": str(STUCK_THRESHOLD_MINUTES),
+        # Back-to-back sweeps stand for sweeps minutes apart: no backoff, and the sandbox's
+        # listings are immediate, so an empty look-up is proof at once.
+        "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": "0",
+        "JOB_FALLBACK_SETTLE_SECONDS": "0",
         **extra,
     }
 
@@ -111,10 +115,10 @@ class Outcome:
 
 def outcome(state: SandboxState, sources: dict[str, str]) -> Outcome:
     runs = state.runs()
+    copies = copies_by_source(state)
     result = Outcome()
     for source_id in sources:
-        alias = run_alias(source_id)
-        result.copies[source_id] = [r for r in runs if str(r["name"]).startswith(alias)]
+        result.copies[source_id] = copies.get(source_id, [])
         result.status[source_id] = str(next(r["status"] for r in runs if r["id"] == source_id))
     return result
 

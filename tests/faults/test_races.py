@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 
 from jobfallback.models import MoveState, RunStatus
-from jobfallback.sandbox import HookContext, SandboxServer, SandboxState
+from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from tests.faults.harness import (
+    SweepRun,
     assert_invariants,
     converged,
     finish,
@@ -23,6 +24,7 @@ from tests.faults.harness import (
     sweep,
     sweep_env,
 )
+from tests.fixtures.copies import copies_by_source
 
 LOCKED = "another sweep holds the lock"
 SWEEPS = 5
@@ -111,25 +113,52 @@ def test_source_finishing_on_its_own_mid_move(database_url: str) -> None:
     assert_no_job_runs_twice(state, covered)
 
 
-def test_move_failed_at_terminate_is_resumed_after_the_source_started(database_url: str) -> None:
-    state = fleet(seed=24)
+def break_terminate_then_start_sources(
+    database_url: str, seed: int, failure: Exception
+) -> tuple[SandboxState, dict[str, str], SweepRun]:
+    """Every terminate fails with `failure`; then the sources start on their own, next to the
+    copies already triggered, and a second sweep runs."""
+    state = fleet(seed=seed)
     covered = stuck_run_ids_now(state)
     import_configs(database_url, state)
     terminate_broken = threading.Event()
     terminate_broken.set()
 
-    def refuse_terminate(ctx: HookContext) -> None:
+    def break_terminate(ctx: HookContext) -> None:
         if terminate_broken.is_set():
-            raise RuntimeError("injected: terminate fails every attempt")
+            raise failure
 
     with SandboxServer(state) as server:
-        server.add_hook("terminate", refuse_terminate)
+        server.add_hook("terminate", break_terminate)
         env = sweep_env(server, database_url)
         assert sweep(env).code == 1
         assert set(journal_states(database_url)) == {MoveState.FAILED}
-        # Capacity came back: the sources start on their own, next to the copies we triggered.
         for run_id in covered:
             state.set_run_status(run_id, RunStatus.RUNNING)
         terminate_broken.clear()
-        assert sweep(env).code == 0
+        second = sweep(env)
+    return state, covered, second
+
+
+def test_a_refused_terminate_then_a_started_source_stops_the_copy(database_url: str) -> None:
+    # A 429 says the terminate did nothing: the source runs on its own, so the copy must stop.
+    failure = SandboxError(429, "injected: too many requests", "TOO_MANY_REQUESTS")
+    state, covered, second = break_terminate_then_start_sources(database_url, 24, failure)
+    assert second.code == 0, second.stderr[-2000:]
     assert_no_job_runs_twice(state, covered)
+    assert set(journal_states(database_url)) == {MoveState.SKIPPED}
+
+
+def test_a_terminate_that_may_have_applied_then_a_started_source_is_parked(
+    database_url: str,
+) -> None:
+    # A 500 may have applied: the copy is never killed (that could kill the job twice over);
+    # both runs are left for a person, the move parked and the sweep exits 1.
+    failure = RuntimeError("injected: terminate fails every attempt")
+    state, covered, second = break_terminate_then_start_sources(database_url, 25, failure)
+    assert second.code == 1, second.stderr[-2000:]
+    assert set(journal_states(database_url)) == {MoveState.PARKED}
+    copies = copies_by_source(state)
+    for run_id in covered:
+        (copy,) = copies[run_id]
+        assert copy["status"] not in (RunStatus.TERMINATION_REQUESTED, RunStatus.TERMINATED)
