@@ -16,6 +16,10 @@ def _register(app: typer.Typer, name: str) -> None:
         from jobfallback.cli import sweep
 
         app.command(name)(getattr(sweep, name))
+    elif name == "moves":
+        from jobfallback.cli import moves
+
+        app.add_typer(moves.app, name=name)
     elif name == "doctor":
         from jobfallback.cli import doctor
 
