@@ -7,6 +7,7 @@ TrueFoundry objects ignore unknown fields and keep unknown enum values as plain 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -90,6 +91,30 @@ class FallbackConfigSpec(CamelModel):
         if self.source_job_id is not None:
             return (self.source_workspace_id, "job", self.source_job_id)
         return (self.source_workspace_id, "generic", self.destination_workspace_id)
+
+
+def workspace_conflicts(configs: Iterable[tuple[str, FallbackConfigSpec]]) -> dict[str, str]:
+    """Source workspaces named under more than one cluster id, each with one line that names
+    the configs involved (`configs`: each with the label a message names it by). A workspace id
+    is unique across clusters, so two cluster ids for one workspace is a typo, and acting on
+    both would list (and move) its runs twice."""
+    clusters: dict[str, dict[str, list[str]]] = {}
+    for label, config in configs:
+        if not (config.source_cluster_id or "").strip():
+            continue  # a config without a cluster is refused on its own account
+        by_cluster = clusters.setdefault(config.source_workspace_id, {})
+        by_cluster.setdefault(config.source_cluster_id, []).append(label)
+    return {
+        workspace: (
+            f"source workspace {workspace} is named under clusters "
+            + " and ".join(
+                f"{cluster} ({', '.join(labels)})" for cluster, labels in sorted(by_cluster.items())
+            )
+            + "; a workspace belongs to one cluster: fix the sourceClusterId of the wrong one"
+        )
+        for workspace, by_cluster in clusters.items()
+        if len(by_cluster) > 1
+    }
 
 
 class FallbackConfig(FallbackConfigSpec):

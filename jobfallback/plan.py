@@ -20,10 +20,10 @@ from datetime import datetime
 from jobfallback.models import (
     Application,
     FallbackConfig,
-    FallbackConfigSpec,
     JobRun,
     PlannedMove,
     RunStatus,
+    workspace_conflicts,
 )
 
 
@@ -89,28 +89,6 @@ def usable_configs(configs: Iterable[FallbackConfig]) -> tuple[list[FallbackConf
             continue
         usable.append(config)
     return usable, warnings
-
-
-def workspace_conflicts(configs: Iterable[tuple[str, FallbackConfigSpec]]) -> dict[str, str]:
-    """Source workspaces named under more than one cluster id, each with one line that names
-    the configs involved (`configs`: each with the label a message names it by). A workspace id
-    is unique across clusters, so two cluster ids for one workspace is a typo, and acting on
-    both would list (and move) its runs twice."""
-    clusters: dict[str, dict[str, list[str]]] = {}
-    for label, config in configs:
-        by_cluster = clusters.setdefault(config.source_workspace_id, {})
-        by_cluster.setdefault(config.source_cluster_id, []).append(label)
-    return {
-        workspace: (
-            f"source workspace {workspace} is named under clusters "
-            + " and ".join(
-                f"{cluster} ({', '.join(labels)})" for cluster, labels in sorted(by_cluster.items())
-            )
-            + "; a workspace belongs to one cluster: fix the sourceClusterId of the wrong one"
-        )
-        for workspace, by_cluster in clusters.items()
-        if len(by_cluster) > 1
-    }
 
 
 def group_by_source(

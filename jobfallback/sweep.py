@@ -26,6 +26,7 @@ from jobfallback.models import (
     PlannedMove,
     RunStatus,
     SweepReport,
+    workspace_conflicts,
 )
 from jobfallback.move import MoveOutcome, MovePolicy, Mover, preview
 from jobfallback.plan import (
@@ -38,7 +39,6 @@ from jobfallback.plan import (
     merge_plans,
     plan_source,
     usable_configs,
-    workspace_conflicts,
 )
 from jobfallback.store import MoveJournal
 from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient

@@ -13,9 +13,14 @@ from pydantic import Field
 from pydantic.alias_generators import to_camel
 
 from jobfallback.errors import UsageError
-from jobfallback.models import CamelModel, FallbackConfig, FallbackConfigSpec
+from jobfallback.models import (
+    CamelModel,
+    FallbackConfig,
+    FallbackConfigSpec,
+    workspace_conflicts,
+)
 from jobfallback.store.connection import Cursor, Database
-from jobfallback.store.validation import duplicate_problems, parse_spec
+from jobfallback.store.validation import duplicate_problems, entry_label, parse_spec
 
 # The spec's fields are exactly the table's writable columns.
 _COLUMNS = tuple(FallbackConfigSpec.model_fields)
@@ -69,6 +74,17 @@ def _changes(old: FallbackConfigSpec, new: FallbackConfigSpec) -> dict[str, list
     return {to_camel(f): [before[f], after[f]] for f in _COLUMNS if before[f] != after[f]}
 
 
+def _labelled(configs: builtins.list[FallbackConfig]) -> builtins.list[tuple[str, FallbackConfig]]:
+    return [(f"config {c.id}", c) for c in configs]
+
+
+def _refuse_cluster_conflicts(configs: builtins.list[tuple[str, FallbackConfigSpec]]) -> None:
+    """Nothing is written when the configs would name a source workspace under two clusters."""
+    conflicts = workspace_conflicts(configs)
+    if conflicts:
+        raise UsageError("; ".join(conflicts.values()))
+
+
 class ConfigRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -84,6 +100,8 @@ class ConfigRepository:
 
     def add(self, spec: FallbackConfigSpec) -> FallbackConfig:
         with self._db.transaction() as cur:
+            others = self._list(cur, enabled_only=False)
+            _refuse_cluster_conflicts([*_labelled(others), ("the new config", spec)])
             return self._insert(cur, spec)
 
     def update(self, config_id: int, changes: dict[str, Any]) -> FallbackConfig:
@@ -91,6 +109,8 @@ class ConfigRepository:
         with self._db.transaction() as cur:
             current = self._get(cur, config_id)
             spec = parse_spec({**current.spec().model_dump(), **changes})
+            others = [c for c in self._list(cur, enabled_only=False) if c.id != config_id]
+            _refuse_cluster_conflicts([*_labelled(others), (f"config {config_id}", spec)])
             return self._write(cur, config_id, spec)
 
     def remove(self, config_id: int) -> None:
@@ -118,10 +138,18 @@ class ConfigRepository:
         duplicates = duplicate_problems(list(enumerate(specs, start=1)))
         if duplicates:
             raise UsageError("; ".join(duplicates))
+        keys = {spec.natural_key for spec in specs}
         diff = ImportDiff(dry_run=dry_run)
         with self._db.transaction() as cur:
             cur.execute(_LOCK)
             existing = {c.natural_key: c for c in self._list(cur, enabled_only=False)}
+            kept = [c for key, c in existing.items() if not prune and key not in keys]
+            _refuse_cluster_conflicts(
+                [
+                    *_labelled(kept),
+                    *((entry_label(i, s.name), s) for i, s in enumerate(specs, start=1)),
+                ]
+            )
             for spec in specs:
                 current = existing.pop(spec.natural_key, None)
                 if current is None:

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
 from jobfallback.errors import UsageError
-from jobfallback.models import FallbackConfigSpec
+from jobfallback.models import FallbackConfigSpec, workspace_conflicts
 from jobfallback.store.constraints import MESSAGES
 
 _FIELDS = ", ".join(to_camel(name) for name in FallbackConfigSpec.model_fields)
@@ -71,7 +71,8 @@ def parse_spec(data: Mapping[str, Any]) -> FallbackConfigSpec:
     return spec
 
 
-def _label(index: int, name: Any) -> str:
+def entry_label(index: int, name: Any) -> str:
+    """How a message names entry `index` of an import file."""
     if isinstance(name, str) and name.strip():
         return f"entry {index} ({_one_line(name)})"
     return f"entry {index}"
@@ -93,7 +94,7 @@ def duplicate_problems(specs: Sequence[tuple[int, FallbackConfigSpec]]) -> list[
     first: dict[tuple[str, str, str], str] = {}
     problems = []
     for index, spec in specs:
-        label = _label(index, spec.name)
+        label = entry_label(index, spec.name)
         if spec.natural_key in first:
             problems.append(f"{label}: {_duplicate_problem(spec, first[spec.natural_key])}")
         else:
@@ -120,10 +121,11 @@ def parse_import(document: Any) -> list[FallbackConfigSpec]:
     for index, entry in enumerate(document, start=1):
         spec, entry_problems = _problems(entry)
         name = entry.get("name") if isinstance(entry, Mapping) else None
-        problems += [f"{_label(index, name)}: {problem}" for problem in entry_problems]
+        problems += [f"{entry_label(index, name)}: {problem}" for problem in entry_problems]
         if spec is not None:
             valid.append((index, spec))
     problems += duplicate_problems(valid)
+    problems += workspace_conflicts((entry_label(i, spec.name), spec) for i, spec in valid).values()
     if problems:
         raise InvalidImport(problems)
     return [spec for _, spec in valid]

@@ -228,3 +228,25 @@ async def test_a_move_an_earlier_pass_left_unfinished_is_resumed(
     # Our copy was stopped: the job runs once, in its source.
     (copy,) = copies_of(sandbox_state, "run-embed-1")
     assert copy["status"] == RunStatus.TERMINATION_REQUESTED
+
+
+async def test_a_workspace_under_two_cluster_ids_is_refused_and_nothing_of_it_moves(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState
+) -> None:
+    """Configs that reached the database some other way (the store refuses them) still never
+    make a pass list one workspace twice: that source is refused, the others move."""
+    configs = stored(store, sandbox_state)
+    first = configs[0]
+    typo = first.model_copy(
+        update={"id": 999, "source_cluster_id": "gpu-typo", "destination_workspace_id": "ws-x"}
+    )
+    result = await one_pass(sandbox, [*configs, typo], store.journal)
+    report = result.report
+    assert (report.sources_refused, result.exit_code) == (1, 1)
+    refused = [w for w in report.warnings if "is named under clusters" in w]
+    assert len(refused) == 1
+    assert "config 999" in refused[0]
+    assert f"config {first.id}" in refused[0]
+    moved = {o.source_run_id for o in result.outcomes}
+    assert moved
+    assert all(store.journal.require(run_id).config_id != first.id for run_id in moved)

@@ -128,7 +128,7 @@ def test_database_rejects_each_broken_rule_with_a_clear_message(
             "field sourceJobId: a config for this source workspace and job already exists",
         ),
         (
-            {"source_cluster_id": "c-other", "destination_workspace_fqn": "c-dst:other"},
+            {"name": "again", "destination_workspace_fqn": "c-dst:other"},
             "field destinationWorkspaceId: a generic config from this source workspace",
         ),
     ],
@@ -227,3 +227,51 @@ def test_import_failing_half_way_writes_nothing(store: Store) -> None:
     with pytest.raises(ConstraintViolation, match="field sourceClusterId"):
         store.configs.apply_import(specs, prune=True, dry_run=False)
     assert store.configs.list() == [existing]
+
+
+# ------------------------------------------------------------------ one workspace, two clusters
+
+
+def test_add_refuses_a_workspace_under_a_second_cluster(store: Store) -> None:
+    first = store.configs.add(spec(name="east"))
+    with pytest.raises(UsageError) as caught:
+        store.configs.add(spec(source_cluster_id="c-typo", destination_workspace_id="ws-2"))
+    message = str(caught.value)
+    assert "source workspace ws-src" in message
+    assert f"c-src (config {first.id})" in message
+    assert "c-typo (the new config)" in message
+    assert [c.id for c in store.configs.list()] == [first.id]
+
+
+def test_update_refuses_moving_a_workspace_to_a_second_cluster(store: Store) -> None:
+    store.configs.add(spec())
+    other = store.configs.add(spec(destination_workspace_id="ws-2"))
+    with pytest.raises(UsageError, match="under clusters"):
+        store.configs.update(other.id, {"source_cluster_id": "c-typo"})
+    assert store.configs.get(other.id).source_cluster_id == "c-src"
+    # Moving every config of the workspace is fine, one at a time once no other one is left.
+    store.configs.remove(other.id)
+
+
+def test_import_refuses_a_file_whose_entries_disagree_and_writes_nothing(store: Store) -> None:
+    specs = [
+        spec(name="a"),
+        spec(name="b", source_cluster_id="c-typo", destination_workspace_id="w"),
+    ]
+    with pytest.raises(UsageError) as caught:
+        store.configs.apply_import(specs, prune=False, dry_run=False)
+    assert "entry 1 (a)" in str(caught.value)
+    assert "entry 2 (b)" in str(caught.value)
+    assert store.configs.list() == []
+
+
+def test_import_refuses_disagreeing_with_a_kept_config_but_not_with_a_pruned_one(
+    store: Store,
+) -> None:
+    kept = store.configs.add(spec(destination_workspace_id="ws-old"))
+    typo = [spec(source_cluster_id="c-typo")]
+    with pytest.raises(UsageError, match=f"config {kept.id}"):
+        store.configs.apply_import(typo, prune=False, dry_run=True)
+    diff = store.configs.apply_import(typo, prune=True, dry_run=False)
+    assert [c.id for c in diff.removed] == [kept.id]
+    assert [c.source_cluster_id for c in store.configs.list()] == ["c-typo"]

@@ -77,3 +77,21 @@ def test_parse_spec_joins_problems_on_one_line() -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("field sourceClusterId: must not be empty; field sourceWorkspaceId")
+
+
+def test_a_workspace_under_two_clusters_names_both_entries() -> None:
+    base = {
+        "sourceWorkspaceId": "ws-1",
+        "destinationClusterId": "d",
+        "destinationWorkspaceId": "ws-d",
+    }
+    found = problems(
+        [
+            {**base, "name": "east", "sourceClusterId": "gpu-east"},
+            {**base, "sourceClusterId": "gpu-esat", "destinationWorkspaceId": "ws-e"},
+        ]
+    )
+    assert found == [
+        "source workspace ws-1 is named under clusters gpu-east (entry 1 (east)) and gpu-esat "
+        "(entry 2); a workspace belongs to one cluster: fix the sourceClusterId of the wrong one"
+    ]
