@@ -271,33 +271,35 @@ class Mover:
             )
         self._active.add(record.source_run_id)
         try:
-            settled = await self._advance(record, inserted=inserted, listed=listed)
-            await self._record(
-                record,
-                settled.state,
-                error=None if settled.state == MoveState.DONE else settled.detail,
-            )
-            outcome = MoveOutcome(record.source_run_id, settled.outcome, settled.detail)
+            outcome = await self._attempt(record, inserted=inserted, listed=listed)
         except (OwnershipLost, LockLost) as exc:
             # Another pass may be acting on this move: record nothing, touch nothing more.
             outcome = MoveOutcome(record.source_run_id, Outcome.FAILED, str(exc))
+        finally:
+            self._active.discard(record.source_run_id)
+        return self._report(record, outcome)
+
+    async def _attempt(
+        self, record: MoveRecord, *, inserted: bool, listed: JobRun | None
+    ) -> MoveOutcome:
+        """One attempt, and what the journal says after it."""
+        try:
+            settled = await self._advance(record, inserted=inserted, listed=listed)
         except _SourceGone as exc:
             await self._record(record, MoveState.SKIPPED, error=str(exc))
-            outcome = MoveOutcome(record.source_run_id, Outcome.SKIPPED, str(exc))
+            return MoveOutcome(record.source_run_id, Outcome.SKIPPED, str(exc))
         except Wait as exc:
-            outcome = await self._retry_later(
+            return await self._retry_later(
                 record, MoveState.WAITING, exc, counts=exc.counts, delay=exc.delay
             )
         except Refusal as exc:
             await self._record(record, MoveState.PARKED, error=str(exc))
-            outcome = MoveOutcome(record.source_run_id, Outcome.PARKED, str(exc))
+            return MoveOutcome(record.source_run_id, Outcome.PARKED, str(exc))
         except (ApiError, MoveError) as exc:
-            outcome = await self._retry_later(
-                record, MoveState.FAILED, exc, counts=True, delay=None
-            )
-        finally:
-            self._active.discard(record.source_run_id)
-        return self._report(record, outcome)
+            return await self._retry_later(record, MoveState.FAILED, exc, counts=True, delay=None)
+        error = None if settled.state == MoveState.DONE else settled.detail
+        await self._record(record, settled.state, error=error)
+        return MoveOutcome(record.source_run_id, settled.outcome, settled.detail)
 
     async def _advance(
         self, record: MoveRecord, *, inserted: bool, listed: JobRun | None

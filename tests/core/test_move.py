@@ -762,3 +762,19 @@ async def test_the_alias_is_a_second_signal_only(
         c for c in copies(sandbox.state) if c["deploymentId"] == record.destination_deployment_id
     ]
     assert ours["name"] == record.destination_run_name
+
+
+async def test_a_row_taken_over_while_an_attempt_fails_records_nothing_and_does_not_crash(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    def take_over_and_fail(ctx: HookContext) -> None:
+        store.journal.take(SOURCE_ID, "pass-second")
+        raise SandboxError(500, "injected", "INTERNAL")
+
+    sandbox.add_hook("put_app", take_over_and_fail)
+    async with connected(sandbox) as client:
+        outcome = await mover(client, store, policy=MovePolicy()).move(await plan(client, config))
+    assert outcome.outcome == Outcome.FAILED
+    assert "another sweep" in outcome.detail
+    row = journal(store)
+    assert (row.owner, row.attempts, row.error) == ("pass-second", 0, None)
