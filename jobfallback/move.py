@@ -25,6 +25,7 @@ needed against the real API):
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import logging
 from collections.abc import Callable
@@ -201,6 +202,11 @@ class Mover:
         # (source application id, deployment id or version): the version a source run is on
         self._versions: dict[tuple[str, str], Deployment] = {}
         self._active: set[str] = set()
+        # One deploy at a time per destination application name: two moves of this pass must
+        # not both find "no application" and PUT one name (another job's manifest on top).
+        self._deploying: collections.defaultdict[tuple[str, str], asyncio.Lock] = (
+            collections.defaultdict(asyncio.Lock)
+        )
 
     # ------------------------------------------------------------ entry points
 
@@ -326,8 +332,14 @@ class Mover:
         """Create this move's version of the job in the destination, or adopt the one an earlier
         attempt created (its answer, or the journal row, was lost)."""
         version = await self._source_deployment(record, source)
+        name = str(version.manifest.get("name") or record.source_application_name)
+        async with self._deploying[(record.destination_workspace_fqn, name)]:
+            return await self._deploy_locked(record, version, name, inserted=inserted)
+
+    async def _deploy_locked(
+        self, record: MoveRecord, version: Deployment, name: str, *, inserted: bool
+    ) -> MoveRecord:
         manifest = version.manifest
-        name = str(manifest.get("name") or record.source_application_name)
         # This database had no row for the run, yet an earlier move may have created (and
         # triggered) its version: found by its label, it is adopted, never deployed again.
         adopted = await self._own_version(record, name, version.id, trigger_may_be_sent=inserted)
@@ -357,30 +369,39 @@ class Mover:
         *,
         trigger_may_be_sent: bool,
     ) -> MoveRecord | None:
-        """This move's version in the destination, if the application of that name has one;
-        None when there is no such application or its latest version belongs to another move
-        of the same job. Another job's application of that name is refused."""
+        """This move's version in the destination, if the application of that name has one
+        (any version carrying this run's label: an earlier move of the run got there even when
+        other runs of the job were deployed since); None when there is no such application or
+        none of its versions is this move's. Another job's application is refused."""
         fqn = record.destination_workspace_fqn
         existing = await self._client.find_application(fqn, name)
         if existing is None:
             return None
-        latest = await self._latest_version(existing)
-        labels = latest.labels
-        if not existing.is_job or labels.get(LABEL_SOURCE_JOB) != record.source_application_id:
+        versions = [d async for d in self._client.list_deployments(existing.id)]
+        owner = _newest(existing, versions).labels.get(LABEL_SOURCE_JOB)
+        if not existing.is_job or owner != record.source_application_id:
+            whose = f"a fallback copy of job {owner}" if owner else "not a fallback copy"
             raise Refusal(
                 f"destination {fqn} already has an application {name!r} ({existing.id}) that "
-                f"is not a fallback copy of job {record.source_application_name} "
+                f"is {whose}, not of job {record.source_application_name} "
                 f"({record.source_application_id}); it was left untouched: rename one of the "
                 "jobs or point the config at another workspace, then `jobfallback moves retry "
                 f"{record.source_run_id}`"
             )
-        if labels.get(LABEL_SOURCE_RUN) != record.source_run_id or latest.id is None:
+        ours = [
+            d
+            for d in versions
+            if d.id is not None and d.labels.get(LABEL_SOURCE_RUN) == record.source_run_id
+        ]
+        if not ours:
             return None
+        mine = _newest(existing, ours)
+        assert mine.id is not None
         return await self._deployed(
             record,
             existing.id,
-            latest.id,
-            latest.version,
+            mine.id,
+            mine.version,
             source_deployment_id,
             trigger_may_be_sent=trigger_may_be_sent,
         )
@@ -606,27 +627,6 @@ class Mover:
             counts=True,
         )
 
-    async def _latest_version(self, app: Application) -> Deployment:
-        """The newest version of a destination application (whose labels say whose it is)."""
-        embedded = app.deployment
-        if (
-            embedded is not None
-            and embedded.id is not None
-            and embedded.id == app.last_deployment_id
-        ):
-            return embedded
-        if app.last_deployment_id is not None:
-            return await self._client.get_deployment(app.id, app.last_deployment_id)
-        # Neither says which is the latest: the highest version number, else the first listed
-        # (the vendor lists versions newest first).
-        versions = [d async for d in self._client.list_deployments(app.id)]
-        if not versions:
-            raise MoveError(
-                f"destination application {app.id} lists no version; cannot tell whose it is"
-            )
-        numbered = [d for d in versions if d.version is not None]
-        return max(numbered, key=lambda d: d.version or 0) if numbered else versions[0]
-
     async def _source_deployment(self, record: MoveRecord, source: JobRun) -> Deployment:
         """The version the source run runs on: its manifest is what is copied, its id what the
         terminate names. Found by id, else by the run's version number."""
@@ -712,6 +712,20 @@ class Mover:
             detail=outcome.detail,
         )
         return outcome
+
+
+def _newest(app: Application, versions: list[Deployment]) -> Deployment:
+    """The newest of an application's versions: the one it names as its last, else the highest
+    version number, else the first listed (the vendor lists versions newest first)."""
+    if not versions:
+        raise MoveError(
+            f"destination application {app.id} lists no version; cannot tell whose it is"
+        )
+    named = [d for d in versions if d.id is not None and d.id == app.last_deployment_id]
+    numbered = [d for d in versions if d.version is not None]
+    if named:
+        return named[0]
+    return max(numbered, key=lambda d: d.version or 0) if numbered else versions[0]
 
 
 def _left_created(source: JobRun) -> _Settled:

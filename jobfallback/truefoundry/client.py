@@ -276,8 +276,15 @@ class TrueFoundryClient:
     async def terminate_job_run(self, deployment_id: str, run_name: str) -> TerminateOutcome:
         params = _query(deploymentId=deployment_id, jobRunName=run_name)
         try:
+            # Not retried after an attempt that may have applied: a 417 on a retry would then
+            # answer for our own earlier terminate, and the move reads a 417 as "not applied".
             await self._send(
-                "terminate", "POST", f"{_API}/jobs/terminate", params=params, shape=_run_status
+                "terminate",
+                "POST",
+                f"{_API}/jobs/terminate",
+                params=params,
+                idempotent=False,
+                shape=_run_status,
             )
         except ApiError as exc:
             # 417: the server will not terminate the run now. Its cause is undocumented, so

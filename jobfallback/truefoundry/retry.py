@@ -2,8 +2,10 @@
 
 Retried: connect errors, timeouts, resets, 429, 500, 502, 503, 504 and a 2xx whose body is not
 JSON (a proxy hiccup). Never retried: other statuses (400, 401, 403, 404, 409, 417, 422, ...).
-A call that is not idempotent (trigger) is retried only when the failure proves the request
-never reached the server; after a read timeout or a 5xx it may have run, so it is surfaced.
+A call that is not idempotent (trigger), or whose answer must speak for its one attempt
+(terminate), is retried only when the failure proves the request had no effect: it never
+reached the server, or the server refused it (429); after a read timeout or a 5xx it may have
+run, so it is surfaced.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     if not isinstance(exc, ApiError):
         return False
     # Transport and body failures are raised `from` the underlying httpx/JSON error.
-    if isinstance(exc.__cause__, _NEVER_SENT):
+    if isinstance(exc.__cause__, _NEVER_SENT) or exc.status == 429:
         return True
     if not idempotent:
         return False

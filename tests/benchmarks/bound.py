@@ -7,7 +7,10 @@ Calls, from the fleet's own state before the sweep:
   already this move's?), `put_app` (this move's labelled version), `trigger` (that version),
   `get_run` (re-read the source as late as possible) and `terminate`; the manifest comes
   embedded in the apps list (for a run on the listed version), and a config carries the
-  destination FQN, so no workspace look-up is needed.
+  destination FQN, so no workspace look-up is needed;
+- per stuck run whose job already has a copy in the destination (every stuck run of a job but
+  its first, as the moves of one destination application run one at a time): one
+  `list_deployments`, which proves no earlier move of this run left a version there.
 
 Time, with every call taking `latency` and `concurrency` calls in flight:
 max(ceil(calls / concurrency), depth) * latency, where depth is the longest chain of calls that
@@ -53,11 +56,14 @@ def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 10
     }
     threshold_ms = threshold_minutes * 60_000
     created: Counter[str] = Counter()
-    stuck = 0
+    stuck_per_job: Counter[str] = Counter()
     for run in state["runs"]:
         if run["applicationId"] in jobs and run["status"] == "CREATED":
             created[run["applicationId"]] += 1
-            stuck += state["nowMs"] - run["createdAt"] >= threshold_ms
+            stuck_per_job[run["applicationId"]] += (
+                state["nowMs"] - run["createdAt"] >= threshold_ms
+            )
+    stuck = sum(stuck_per_job.values())
     jobs_per_source = Counter(jobs.values())
     calls = Counter(
         {
@@ -66,4 +72,5 @@ def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 10
         }
     )
     calls.update(dict.fromkeys(MOVE_CALLS, stuck))
-    return Bound(calls=dict(calls), depth=2 + (len(MOVE_CALLS) if stuck else 0))
+    calls["list_deployments"] = sum(k - 1 for k in stuck_per_job.values() if k)
+    return Bound(calls=+calls, depth=2 + (len(MOVE_CALLS) if stuck else 0))

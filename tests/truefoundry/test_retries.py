@@ -252,7 +252,7 @@ async def test_trigger_is_not_retried_after_a_read_timeout(
         assert client.calls["trigger"] == 1
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_trigger_is_not_retried_after_an_answer(
     httpx_mock: HTTPXMock, make_client, status: int
 ) -> None:
@@ -262,6 +262,31 @@ async def test_trigger_is_not_retried_after_an_answer(
             await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
         assert caught.value.status == status
         assert client.calls["trigger"] == 1
+
+
+async def test_trigger_and_terminate_are_retried_after_a_429_which_did_nothing(
+    httpx_mock: HTTPXMock, make_client
+) -> None:
+    httpx_mock.add_response(url=TRIGGER, status_code=429, headers={"Retry-After": "0"})
+    httpx_mock.add_response(url=TRIGGER, json={"jobRunName": "run-9", "data": job_run("run-9")})
+    async with make_client() as client:
+        run = await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
+        assert run.name == "run-9"
+        assert client.calls["trigger"] == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_terminate_is_not_retried_after_an_answer_that_may_have_applied(
+    httpx_mock: HTTPXMock, make_client, status: int
+) -> None:
+    """A retry's 417 would answer for our own terminate, and the move reads 417 as 'did
+    nothing': so a terminate that may have applied is surfaced, never retried."""
+    httpx_mock.add_response(status_code=status)
+    async with make_client() as client:
+        with pytest.raises(ApiError) as caught:
+            await client.terminate_job_run("dep-1", "run-1")
+        assert caught.value.status == status
+        assert client.calls["terminate"] == 1
 
 
 @pytest.mark.parametrize(
@@ -294,7 +319,6 @@ async def test_trigger_is_retried_when_the_request_never_left(
         (409, True),
         (417, True),
         (422, True),
-        (429, True),
         (408, False),  # a timeout: the request may still have been carried out
         (500, False),
         (502, False),
@@ -312,6 +336,16 @@ async def test_a_refusal_is_a_4xx_other_than_a_timeout(
             await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
     assert caught.value.status == status
     assert caught.value.refused is refused
+
+
+async def test_a_429_is_a_refusal(httpx_mock: HTTPXMock, make_client) -> None:
+    httpx_mock.add_response(
+        url=TRIGGER, status_code=429, json=error(429, "slow down"), is_reusable=True
+    )
+    async with make_client() as client:
+        with pytest.raises(ApiError) as caught:
+            await client.trigger_job("dep-1", command=None, params=None, alias="fb-1")
+    assert (caught.value.status, caught.value.refused) == (429, True)
 
 
 @pytest.mark.parametrize(
