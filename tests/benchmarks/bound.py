@@ -60,9 +60,7 @@ def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 10
     for run in state["runs"]:
         if run["applicationId"] in jobs and run["status"] == "CREATED":
             created[run["applicationId"]] += 1
-            stuck_per_job[run["applicationId"]] += (
-                state["nowMs"] - run["createdAt"] >= threshold_ms
-            )
+            stuck_per_job[run["applicationId"]] += state["nowMs"] - run["createdAt"] >= threshold_ms
     stuck = sum(stuck_per_job.values())
     jobs_per_source = Counter(jobs.values())
     calls = Counter(
