@@ -615,11 +615,13 @@ class Mover:
         """Whether a listed run is on this move's version; a server may ignore the filter."""
         if run.deployment_id is not None:
             return run.deployment_id == record.destination_deployment_id
-        same = (
-            None
-            if record.destination_version is None
-            else run.on_version(record.destination_version)
-        )
+        if record.destination_version is None:
+            raise Wait(
+                "the API named neither the deployment of run "
+                f"{run.name} nor this move's version number; cannot tell whose the run is",
+                counts=True,
+            )
+        same = run.on_version(record.destination_version)
         if same is not None:
             return same
         raise Wait(
