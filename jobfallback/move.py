@@ -599,35 +599,37 @@ class Mover:
         self, record: MoveRecord, *, alias: str | None = None
     ) -> list[JobRun]:
         """The destination runs on this move's version, each read (strict) and checked."""
-        assert record.destination_application_id is not None
+        app_id = record.destination_application_id
+        assert app_id is not None
         seen: dict[str, JobRun] = {}
         async for run in self._client.list_job_runs(
-            record.destination_application_id,
+            app_id,
             version=None if alias else record.destination_version,
             search_prefix=alias,
             strict=True,
         ):
             seen.setdefault(run.id, run)
-        return [run for run in seen.values() if self._on_our_version(record, run)]
-
-    @staticmethod
-    def _on_our_version(record: MoveRecord, run: JobRun) -> bool:
-        """Whether a listed run is on this move's version; a server may ignore the filter."""
-        if run.deployment_id is not None:
-            return run.deployment_id == record.destination_deployment_id
-        if record.destination_version is None:
-            raise Wait(
-                "the API named neither the deployment of run "
-                f"{run.name} nor this move's version number; cannot tell whose the run is",
-                counts=True,
-            )
-        same = run.on_version(record.destination_version)
-        if same is not None:
-            return same
-        raise Wait(
-            f"run {run.name} names neither its deployment nor its version; cannot tell whose it is",
-            counts=True,
-        )
+        # Which deployment each version number is, asked only where a run names no deployment
+        # and the move does not know its own version number (answers that leave both out).
+        deployments: dict[str, set[str | None]] = {}
+        ours = []
+        for run in seen.values():
+            same = _on_version(record, run)
+            if same is None and run.deployment_version is not None:
+                number = run.deployment_version
+                if number not in deployments:
+                    listed = self._client.list_deployments(app_id, version=number)
+                    deployments[number] = {d.id async for d in listed}
+                same = record.destination_deployment_id in deployments[number]
+            if same is None:
+                raise Wait(
+                    f"run {run.name} names neither its deployment nor its version; "
+                    "cannot tell whose it is",
+                    counts=True,
+                )
+            if same:
+                ours.append(run)
+        return ours
 
     async def _source_deployment(self, record: MoveRecord, source: JobRun) -> Deployment:
         """The version the source run runs on: its manifest is what is copied, its id what the
@@ -714,6 +716,16 @@ class Mover:
             detail=outcome.detail,
         )
         return outcome
+
+
+def _on_version(record: MoveRecord, run: JobRun) -> bool | None:
+    """Whether a listed run is on this move's version (a server may ignore the filter); None
+    when neither the run's deployment id nor the version numbers tell."""
+    if run.deployment_id is not None:
+        return run.deployment_id == record.destination_deployment_id
+    if record.destination_version is None:
+        return None
+    return run.on_version(record.destination_version)
 
 
 def _newest(app: Application, versions: list[Deployment]) -> Deployment:

@@ -303,25 +303,26 @@ def test_path_04_a_trigger_whose_answer_was_lost_is_adopted_on_the_moves_version
     [("vendor-sparse", "generated-names")],
     ids=["vendor-sparse+generated-names"],
 )
-def test_path_04_a_lost_trigger_answer_that_cannot_be_placed_waits_and_parks_never_retriggers(
+def test_path_04_under_vendor_sparse_a_lost_trigger_answer_is_placed_by_its_version(
     jf: Jobfallback,
 ) -> None:
     """Under vendor-sparse no answer carries a deployment's version number (optional in the
-    vendor's models) and runs carry no deploymentId: a move whose trigger answer was lost
-    cannot tell its run from another version's. It fails closed: it waits, then is parked
-    for a person; it never triggers again and never terminates its source."""
+    vendor's models) and runs carry no deploymentId: the move lists its job's runs, asks which
+    deployment each run's version number is (`GET /apps/{id}/deployments?version=`), and adopts
+    the one on its own deployment. It never triggers again."""
     jf.sandbox.add_hook("trigger", lose_every_answer(), when="after")
-    env = {**FAST, "JOB_FALLBACK_MAX_ATTEMPTS": "2"}
     before = jf.snapshot()
-    first = jf.sweep(env=env)
-    assert outcomes(first) == dict.fromkeys(STUCK, "failed"), first
-    second = jf.sweep(env=env)
-    assert outcomes(second) == dict.fromkeys(STUCK, "parked"), second
-    assert jf.writes() == {"put_app": 3, "trigger": 3, "terminate": 0}
+    first = jf.sweep(env=FAST)
+    assert "moved" not in outcomes(first).values(), first
+    second = jf.sweep(env=FAST)
+    assert second.returncode == 0, second
+    rows = jf.journal()
     for run_id in STUCK:
-        assert jf.status(run_id) == RunStatus.CREATED
-        assert len(jf.copies(run_id)) == 1
-    jf.assert_safe(before)
+        assert rows[run_id].state == MoveState.DONE, rows[run_id]
+        (copy,) = jf.copies(run_id)
+        assert copy["name"] == rows[run_id].destination_run_name
+    assert jf.writes() == {"put_app": 3, "trigger": 3, "terminate": 3}
+    jf.assert_safe(before, moved=STUCK)
 
 
 # ------------------------------------------------------------------ 5. an item that does not parse

@@ -3,6 +3,7 @@ invariants a finished fleet must satisfy, read from the sandbox state and the mo
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -12,23 +13,105 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobfallback.models import MoveState, RunStatus
-from jobfallback.sandbox import SandboxServer, SandboxState, generate_fleet
+from jobfallback.sandbox import SandboxServer, SandboxState, ServerProfile, generate_fleet
+from jobfallback.sandbox.scenarios import DESTINATION_CLUSTER
 from jobfallback.store import open_store, parse_import
+from jobfallback.truefoundry import TrueFoundryClient
 from tests.fixtures.copies import copies_by_source
 from tests.fixtures.secrets import assert_no_secrets
 
 SWEEP_TIMEOUT = 120
 STUCK_THRESHOLD_MINUTES = 60  # fleet runs are stuck (2-6 h old) or fresh (0-10 min)
 _TERMINATED = {RunStatus.TERMINATION_REQUESTED, RunStatus.TERMINATING, RunStatus.TERMINATED}
+_MINUTE_MS = 60_000
+
+# The page size a sweep lists with (the CLI keeps the client's default).
+PAGE_SIZE: int = inspect.signature(TrueFoundryClient).parameters["page_size"].default
+# Profiles that only show when a listing has a second page: a fleet served under one of them
+# gets a long job (more CREATED runs than a page holds), else they would change nothing.
+PAGING_PROFILES = frozenset({"page-shift", "ignore-offset"})
+LONG_JOB_FRESH_RUNS = PAGE_SIZE + 5
 
 
-def fleet(seed: int, *, workspaces: int = 3, uncovered: int = 1) -> SandboxState:
-    """A generated fleet whose last `uncovered` source workspaces keep no config."""
+def fleet(
+    seed: int, *, workspaces: int = 3, uncovered: int = 1, profile: str = "alias-name"
+) -> SandboxState:
+    """A generated fleet served under `profile` (profile names joined by "+") whose last
+    `uncovered` source workspaces keep no config; an uncovered workspace holds at least one
+    stuck run, so "nothing uncovered moved" is tested, not vacuous. Under a paging profile
+    the covered job with the most stuck runs also gets LONG_JOB_FRESH_RUNS fresh runs."""
+    names = profile_names(profile)
     state = generate_fleet(
-        workspaces=workspaces, jobs_per_workspace=4, stuck_fraction=0.3, seed=seed
+        workspaces=workspaces,
+        jobs_per_workspace=4,
+        stuck_fraction=0.3,
+        seed=seed,
+        profiles=names,
     )
     state.configs = state.configs[: len(state.configs) - uncovered]
+    if uncovered:
+        _ensure_uncovered_stuck_run(state)
+    if PAGING_PROFILES & names:
+        _add_long_job(state)
     return state
+
+
+def profile_names(profile: str) -> frozenset[str]:
+    """The names in force for a profile label ("generated-names+search-lag"); checked."""
+    return ServerProfile.of(profile.split("+")).names
+
+
+def _ensure_uncovered_stuck_run(state: SandboxState) -> None:
+    covered = covered_workspaces(state)
+    uncovered_apps = sorted(
+        app["id"]
+        for app in state.applications()
+        if app["workspaceId"] not in covered | destination_workspaces(state)
+    )
+    if uncovered_apps and set(stuck_run_ids(state).values()) <= covered:
+        state.add_run(
+            application_id=uncovered_apps[0],
+            created_at=state.now_ms - 180 * _MINUTE_MS,
+            command="python main.py --uncovered",
+        )
+
+
+def _add_long_job(state: SandboxState) -> None:
+    """More CREATED runs on one covered job than a page holds, all fresh, so its listing pages
+    (page-shift adds a run while it does; ignore-offset answers the first page twice).
+
+    Under ignore-offset a listing only ever sees its first page. The sweep lists a job's runs
+    oldest first and every stuck run (2-6 h old) is older than every fresh one (0-10 min), so
+    the first page holds all of the job's stuck runs and the invariants stay as they are: every
+    covered stuck run moved exactly once, nothing else touched. `first_page_misses` checks that
+    premise on every fleet built here."""
+    stuck = stuck_run_ids(state)
+    covered = covered_workspaces(state)
+    per_app = Counter(
+        r["applicationId"] for r in state.runs() if r["id"] in stuck and stuck[r["id"]] in covered
+    )
+    app_id = min(per_app, key=lambda a: (-per_app[a], a))
+    for index in range(LONG_JOB_FRESH_RUNS):
+        state.add_run(
+            application_id=app_id,
+            created_at=state.now_ms - (1 + index % 9) * _MINUTE_MS - index,
+            command=f"python main.py --long {index}",
+        )
+    assert not first_page_misses(state), "a stuck run of the long job is beyond its first page"
+
+
+def first_page_misses(state: SandboxState) -> set[str]:
+    """Stuck CREATED runs that a listing seeing only each job's first page (oldest first, as
+    the sweep asks) would never see."""
+    stuck = stuck_run_ids(state)
+    by_app: dict[str, list[dict[str, Any]]] = {}
+    for run in state.runs(status=RunStatus.CREATED):
+        by_app.setdefault(run["applicationId"], []).append(run)
+    missed: set[str] = set()
+    for runs in by_app.values():
+        runs.sort(key=lambda r: (r["createdAt"], r["id"]))
+        missed |= {r["id"] for r in runs[PAGE_SIZE:] if r["id"] in stuck}
+    return missed
 
 
 def import_configs(database_url: str, state: SandboxState) -> None:
@@ -105,6 +188,21 @@ def journal_states(database_url: str) -> Counter[MoveState]:
         return Counter(r.state for r in store.journal.history(limit=100_000))
 
 
+def journal_rows(database_url: str, source_run_ids: set[str] | None = None) -> list[str]:
+    """One line per journal row (of these source runs, or unsettled when None), for messages."""
+    settled = {MoveState.DONE, MoveState.SKIPPED}
+    with open_store(database_url) as store:
+        rows = store.journal.history(limit=100_000)
+    return [
+        f"  {r.source_run_id}: {r.state} attempts={r.attempts} "
+        f"destination={r.destination_application_id}@{r.destination_version} "
+        f"run={r.destination_run_name} trigger_sent={r.trigger_sent_at is not None} "
+        f"terminate_sent={r.terminate_sent_at is not None} error={r.error!r}"
+        for r in sorted(rows, key=lambda r: r.source_run_id)
+        if (r.state not in settled if source_run_ids is None else r.source_run_id in source_run_ids)
+    ]
+
+
 @dataclass
 class Outcome:
     """Where each stuck source run ended up, from the sandbox's own state."""
@@ -136,19 +234,82 @@ def stuck_run_ids_now(state: SandboxState) -> dict[str, str]:
     return {k: ws for k, ws in stuck_run_ids(state).items() if ws in covered}
 
 
-def assert_invariants(state: SandboxState, stuck: dict[str, str]) -> None:
-    """`stuck`: the fleet's stuck runs at build time (id -> workspace)."""
+def destination_workspaces(state: SandboxState) -> set[str]:
+    return {str(w["id"]) for w in state.workspaces() if w["clusterId"] == DESTINATION_CLUSTER}
+
+
+@dataclass
+class Verdict:
+    """The fleet judged run by run. `duplicates`: destination runs beyond one per covered stuck
+    run; `lost`: source runs terminated with no live copy; `unmoved`: covered stuck runs still
+    CREATED with no copy; `two_alive`: covered stuck runs still CREATED beside a live copy (the
+    job runs twice once the source is scheduled). `problems` says what is wrong with which run
+    (empty when every invariant holds)."""
+
+    duplicates: int = 0
+    lost: int = 0
+    unmoved: int = 0
+    two_alive: int = 0
+    problems: list[str] = field(default_factory=list)
+    runs: set[str] = field(default_factory=set)  # the source runs the problems name
+    copy_ids: set[str] = field(default_factory=set)  # every destination run of some move
+
+    def problem(self, run_id: str, text: str) -> None:
+        self.problems.append(f"{run_id}: {text}")
+        self.runs.add(run_id)
+
+
+def judge(state: SandboxState, stuck: dict[str, str]) -> Verdict:
+    """`stuck`: the fleet's stuck runs at build time (id -> workspace). Every run in the fleet
+    is judged: a covered stuck run has exactly one copy, alive, and is terminated; any other
+    source run (uncovered, fresh, or added by the server while paging) has no copy and is
+    still CREATED; every run in a destination workspace is a labelled copy of some move."""
     covered = covered_workspaces(state)
-    result = outcome(state, stuck)
-    for source_id, workspace in stuck.items():
-        copies, status = result.copies[source_id], result.status[source_id]
-        if workspace in covered:
-            assert len(copies) == 1, f"{source_id}: {len(copies)} destination runs, wanted 1"
-            assert status in _TERMINATED, f"{source_id} moved but is {status}"
-        else:
-            assert not copies, f"{source_id} moved though no config covers {workspace}"
-            assert status == RunStatus.CREATED, f"{source_id} (uncovered) is {status}"
-    # No source terminated without its destination run, anywhere in the fleet.
+    destinations = destination_workspaces(state)
+    workspace_of = {a["id"]: a["workspaceId"] for a in state.applications()}
+    copies = copies_by_source(state)
+    copy_ids = {run["id"] for runs in copies.values() for run in runs}
+    verdict = Verdict(copy_ids=copy_ids)
     for run in state.runs():
-        if run["status"] in _TERMINATED and not str(run["name"]).startswith("fb-"):
-            assert result.copies.get(run["id"]), f"{run['id']} terminated without a destination"
+        run_id, status = str(run["id"]), str(run["status"])
+        if run_id in copy_ids:
+            continue
+        if workspace_of[run["applicationId"]] in destinations:
+            verdict.problem(run_id, f"destination run {run['name']} is no move's labelled copy")
+            continue
+        mine = copies.get(run_id, [])
+        live = [c for c in mine if c["status"] not in _TERMINATED]
+        if stuck.get(run_id) in covered:
+            if len(mine) > 1:
+                verdict.duplicates += len(mine) - 1
+                names = ", ".join(str(c["name"]) for c in mine)
+                verdict.problem(run_id, f"{len(mine)} destination runs, wanted 1 ({names})")
+            elif not mine:
+                verdict.unmoved += status == RunStatus.CREATED
+                verdict.problem(run_id, f"covered stuck run not moved (it is {status})")
+            if mine and not live:
+                verdict.problem(run_id, "every destination run of it was terminated")
+            if mine and status not in _TERMINATED:
+                verdict.two_alive += bool(live) and status == RunStatus.CREATED
+                verdict.problem(run_id, f"moved but the source is {status}")
+        else:
+            why = "not covered" if run_id in stuck else "not stuck"
+            if mine:
+                verdict.problem(run_id, f"moved though {why} ({len(mine)} destination runs)")
+            if status != RunStatus.CREATED:
+                verdict.problem(run_id, f"touched though {why}: it is {status}")
+        if status in _TERMINATED and not live:
+            verdict.lost += 1
+            verdict.problem(run_id, f"source {status} without a live destination run")
+    return verdict
+
+
+def assert_invariants(
+    state: SandboxState, stuck: dict[str, str], database_url: str | None = None
+) -> None:
+    """Every invariant of `judge`; with `database_url`, a failure quotes the journal rows of
+    the runs it names."""
+    verdict = judge(state, stuck)
+    if verdict.problems:
+        rows = journal_rows(database_url, verdict.runs) if database_url else []
+        raise AssertionError("\n".join([*verdict.problems, "journal:", *rows]))
