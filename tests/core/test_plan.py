@@ -275,3 +275,104 @@ def test_plan_is_deterministic_for_equal_ages() -> None:
     runs = [run("b", 100), run("a", 100), run("c", 100)]
     plan = _plan([config(1)], [Listing(app("app-1"), runs)])
     assert [m.run.id for m in plan.moves] == ["a", "b", "c"]
+
+
+# ------------------------------------------------------------------ one run, one move (mutation)
+# Each test below kills mutants of plan.py that `make mutate` found alive: the dedupe of a
+# listing that repeats a run, and what a listing the plan skips must not hide.
+
+
+def test_a_run_a_listing_repeats_is_planned_and_counted_once() -> None:
+    (group,) = group_by_source([config(1)])
+    part = plan_source(
+        group,
+        [Listing(app("app-1"), [run("a", 90), run("a", 90), run("b", 80)])],
+        now=NOW,
+        default_threshold_minutes=60,
+    )
+    assert [m.run.id for m in part.moves] == ["a", "b"]  # the run after the repeat too
+    assert part.runs_seen == 2
+
+
+def test_a_run_repeated_on_another_listing_of_the_source_is_planned_once() -> None:
+    """A listing that shifted while paged hands one run to two of a source's listings."""
+    (group,) = group_by_source([config(1)])
+    part = plan_source(
+        group,
+        [Listing(app("app-1"), [run("a", 90)]), Listing(app("app-1"), [run("a", 90)])],
+        now=NOW,
+        default_threshold_minutes=60,
+    )
+    assert [m.run.id for m in part.moves] == ["a"]
+    assert part.runs_seen == 1
+
+
+def test_merged_plans_move_a_run_two_sources_planned_once() -> None:
+    (group,) = group_by_source([config(1)])
+    listing = [Listing(app("app-1"), [run("a", 90), run("b", 70)])]
+    part = plan_source(group, listing, now=NOW, default_threshold_minutes=60)
+    plan = merge_plans([part, part])
+    assert [m.run.id for m in plan.moves] == ["a", "b"]
+    assert plan.stuck == 2
+
+
+def test_merged_plans_add_up_every_sources_runs_and_warnings() -> None:
+    groups = group_by_source([config(1), config(2, src_ws="ws-b")])
+    listings = {
+        SRC_A: [Listing(app("app-1"), [run("a", 90), run("x", 90, app_id="app-x")])],
+        Source("src", "ws-b"): [
+            Listing(
+                app("app-2", ws="ws-b"), [run("b", 90, app_id="app-2"), run("c", 5, app_id="app-2")]
+            ),
+            Listing(app("app-3", ws="ws-other"), [run("d", 90)]),
+        ],
+    }
+    plan = plan_moves(groups, listings)
+    assert [m.run.id for m in plan.moves] == ["a", "b"]
+    assert plan.runs_seen == 4
+    assert len(plan.warnings) == 2
+    assert "run x" in plan.warnings[0]
+    assert "ws-other" in plan.warnings[1]
+
+
+def test_without_a_cap_nothing_is_deferred() -> None:
+    plan = _plan([config(1)], [Listing(app("app-1"), [run("a", 90), run("b", 100)])])
+    assert [m.run.id for m in plan.moves] == ["b", "a"]
+    assert plan.deferred == []
+
+
+def test_a_job_listed_in_the_wrong_workspace_hides_no_later_job() -> None:
+    (group,) = group_by_source([config(1)])
+    part = plan_source(
+        group,
+        [
+            Listing(app("app-0", ws="ws-other"), [run("r", 90, app_id="app-0")]),
+            Listing(app("app-1"), [run("s", 90)]),
+        ],
+        now=NOW,
+        default_threshold_minutes=60,
+    )
+    assert [m.run.id for m in part.moves] == ["s"]
+
+
+def test_a_run_claiming_another_job_hides_no_later_run_of_the_listing() -> None:
+    plan = _plan([config(1)], [Listing(app("app-1"), [run("x", 95, app_id="app-x"), run("s", 90)])])
+    assert [m.run.id for m in plan.moves] == ["s"]
+    assert plan.runs_seen == 2
+
+
+def test_every_run_of_an_unmatched_job_is_seen() -> None:
+    plan = _plan(
+        [config(1, job="app-2")],
+        [
+            Listing(app("app-1"), [run("a", 90), run("b", 90)]),
+            Listing(app("app-2"), [run("c", 90, app_id="app-2")]),
+        ],
+    )
+    assert [m.run.id for m in plan.moves] == ["c"]
+    assert plan.runs_seen == 3
+
+
+def test_a_planned_moves_age_is_kept_to_a_tenth_of_a_minute() -> None:
+    plan = _plan([config(1)], [Listing(app("app-1"), [run("r", 90.27)])])
+    assert plan.moves[0].age_minutes == 90.3
