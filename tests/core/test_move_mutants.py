@@ -27,6 +27,8 @@ from jobfallback.models import (
     RunStatus,
 )
 from jobfallback.move import (
+    LABEL_SOURCE_JOB,
+    LABEL_SOURCE_RUN,
     MoveOutcome,
     MovePolicy,
     Outcome,
@@ -162,7 +164,7 @@ def test_the_policy_from_the_settings_keeps_each_setting() -> None:
 @pytest.mark.parametrize(
     ("state", "fields", "kind", "says"),
     [
-        (MoveState.PARKED, {"error": "parked after 8 attempts; last: boom"}, Outcome.PARKED, ""),
+        (MoveState.PARKED, {"error": "parked after 8 attempts"}, Outcome.PARKED, "8 attempts"),
         (MoveState.ABANDONED, {}, Outcome.SKIPPED, "abandoned"),
         (MoveState.DONE, {}, Outcome.FLAGGED, "listed CREATED again"),
         (MoveState.SKIPPED, {}, Outcome.FLAGGED, "listed CREATED again"),
@@ -183,8 +185,7 @@ async def test_a_row_that_needs_no_pass_is_reported_for_its_run_and_left_alone(
         calls = dict(sandbox.request_counts)
         outcome = await mover(client, store).move(planned)
     assert (outcome.source_run_id, outcome.outcome) == (SOURCE_ID, kind)
-    assert outcome.detail == (before.error or outcome.detail)  # a parked row: its own reason
-    assert says in outcome.detail
+    assert says in outcome.detail  # a parked row: the reason it was parked for
     assert calls_since(sandbox, calls) == {}
     after = journal(store)
     assert (after.state, after.error) == (before.state, before.error)
@@ -283,6 +284,27 @@ async def test_another_jobs_application_parks_the_move_saying_why(
         outcome = await mover(client, store).move(await plan(client, config))
     says_why(outcome, store, Outcome.PARKED, MoveState.PARKED)
     assert "moves retry" in outcome.detail
+
+
+async def test_another_jobs_fallback_copy_parks_the_move_naming_both_jobs(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    """Job `train-llm` of another source workspace was moved here first: its copy is left
+    alone, and the line a person reads names both jobs."""
+    theirs = sandbox.state.add_application(
+        workspace_id=DESTINATION_WS,
+        name=JOB_NAME,
+        manifest={"labels": {LABEL_SOURCE_JOB: "app-other-team", LABEL_SOURCE_RUN: "run-x"}},
+    )
+    async with connected(sandbox) as client:
+        outcome = await mover(client, store).move(await plan(client, config))
+    says_why(outcome, store, Outcome.PARKED, MoveState.PARKED)
+    assert "a fallback copy of job app-other-team" in outcome.detail
+    assert JOB in outcome.detail
+    after = sandbox.state.application_by_name(DESTINATION_WS, JOB_NAME)
+    assert after is not None
+    assert after["deployment"]["id"] == theirs["deployment"]["id"]
+    assert sandbox.request_counts["put_app"] == 0
 
 
 # ------------------------------------------------------------------ one executor per run
@@ -403,6 +425,22 @@ async def test_a_run_whose_version_cannot_be_found_is_not_copied(
         outcome = await mover(client, store).move(planned)
     says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
     assert says in outcome.detail
+    assert sandbox.request_counts["put_app"] == 0
+
+
+async def test_a_source_version_without_a_manifest_is_never_copied(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    def empty(ctx: HookContext) -> None:
+        ctx.response["data"]["manifest"] = {}
+
+    edit("get_deployment", sandbox, empty)
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        planned.application.deployment = None  # the listing does not carry it
+        outcome = await mover(client, store).move(planned)
+    says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
+    assert "no deployment manifest" in outcome.detail
     assert sandbox.request_counts["put_app"] == 0
 
 
@@ -693,6 +731,23 @@ async def test_the_trigger_carries_the_moves_alias(
     assert_moved_once(outcome, store, sandbox.state)
     (copy,) = copies(sandbox.state)
     assert sandbox.state.alias_of(copy["id"]) == run_alias(SOURCE_ID)
+    says_why(outcome, store, Outcome.MOVED, MoveState.DONE)
+    assert copy["name"] in outcome.detail  # the sweep says which run carries the job now
+
+
+async def test_a_terminate_refused_while_the_source_reads_created_is_retried_saying_why(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    def refuse(ctx: HookContext) -> None:
+        if ctx.query.get("jobRunName") == SOURCE_NAME:
+            raise SandboxError(417, "cannot terminate now", "FAILED")
+
+    sandbox.add_hook("terminate", refuse)
+    async with connected(sandbox) as client:
+        outcome = await mover(client, store).move(await plan(client, config))
+    row = says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
+    assert "417" in outcome.detail
+    assert (row.attempts, row.terminate_sent_at) == (1, None)
 
 
 @pytest.mark.parametrize(
@@ -870,18 +925,55 @@ async def test_a_terminate_whose_answer_was_lost_keeps_its_mark_and_the_copy(
 
 
 async def resumed_with_copy(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig, client: TrueFoundryClient
+    sandbox: SandboxServer,
+    store: Store,
+    config: FallbackConfig,
+    client: TrueFoundryClient,
+    *,
+    terminate_sent: bool = False,
 ) -> tuple[MoveRecord, Obj]:
-    """A row whose copy is recorded (no terminate of ours sent): (row, the copy)."""
+    """A row whose copy is recorded (and maybe a terminate of ours sent): (row, the copy)."""
     planned = await plan(client, config)
     record = left_behind(store, planned, MoveState.CLAIMED)
     ids = await deploy_copy(client, record, source_manifest(planned))
     run = await client.trigger_job(
         ids["destination_deployment_id"], command=None, params=None, alias="x"
     )
-    record = left_behind(store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids)
+    marks = {"terminate_sent_at": timedelta(0)} if terminate_sent else {}
+    record = left_behind(
+        store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids, **marks
+    )
     (copy,) = copies(sandbox.state)
     return record, copy
+
+
+@pytest.mark.parametrize(
+    ("source_now", "terminate_sent", "kind", "state", "says"),
+    [
+        (RunStatus.TERMINATED, False, Outcome.MOVED, MoveState.DONE, RunStatus.TERMINATED),
+        (RunStatus.RUNNING, True, Outcome.PARKED, MoveState.PARKED, "moves abandon"),
+        (RunStatus.UNKNOWN, False, Outcome.WAITING, MoveState.WAITING, RunStatus.UNKNOWN),
+    ],
+)
+async def test_a_source_that_left_created_after_the_copy_is_settled_saying_why(
+    sandbox: SandboxServer,
+    store: Store,
+    config: FallbackConfig,
+    source_now: str,
+    terminate_sent: bool,
+    kind: Outcome,
+    state: MoveState,
+    says: str,
+) -> None:
+    async with connected(sandbox) as client:
+        record, copy = await resumed_with_copy(
+            sandbox, store, config, client, terminate_sent=terminate_sent
+        )
+        sandbox.state.set_run_status(SOURCE_ID, source_now)
+        outcome = await mover(client, store).resume(record, config)
+    says_why(outcome, store, kind, state)
+    assert says in outcome.detail
+    assert sandbox.state.run(copy["id"])["status"] == RunStatus.RUNNING  # type: ignore[index]
 
 
 async def test_a_source_that_failed_on_its_own_leaves_the_job_to_the_copy(
