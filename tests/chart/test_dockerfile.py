@@ -61,9 +61,31 @@ def test_multi_stage_with_pinned_python_base(stages: list[Stage]) -> None:
     builder, final = stages
     assert builder.name == "builder"
     for stage in stages:
-        # A full version tag: a rebuild never silently moves to another Python.
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", stage.base), stage.base
+        # A full version tag (and the digest `make pin-base` writes): a rebuild never silently
+        # moves to another Python.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", stage.base)
     assert builder.base == final.base
+
+
+def test_builder_takes_every_dependency_from_the_lock(stages: list[Stage]) -> None:
+    builder = stages[0]
+    locked, project = builder.args("RUN")
+    # The lock's exact files: hashes checked, nothing resolved, nothing compiled.
+    for flag in (
+        "--require-hashes",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-r requirements/runtime.txt",
+    ):
+        assert flag in locked.split("&&")[1], flag
+    assert "--require-hashes" in locked.split("&&")[0]
+    assert "-r requirements/build.txt" in locked.split("&&")[0]
+    # The project alone, with the locked build backend rather than a fresh download.
+    assert "--no-deps" in project
+    assert "--no-build-isolation" in project
+    copied = " ".join(builder.args("COPY"))
+    assert "requirements/runtime.txt" in copied
+    assert "requirements/build.txt" in copied
 
 
 def test_builder_builds_wheels_final_installs_only_those(stages: list[Stage]) -> None:
@@ -118,7 +140,14 @@ def test_oci_labels(stages: list[Stage]) -> None:
 def test_build_context_is_an_allow_list() -> None:
     lines = [line for line in DOCKERIGNORE.read_text().splitlines() if not line.startswith("#")]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!jobfallback/"} <= set(lines)
+    assert {
+        "!pyproject.toml",
+        "!README.md",
+        "!LICENSE",
+        "!requirements/runtime.txt",
+        "!requirements/build.txt",
+        "!jobfallback/",
+    } <= set(lines)
 
 
 def test_hadolint_is_clean() -> None:
