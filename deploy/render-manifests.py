@@ -39,7 +39,8 @@ def render_manifests() -> dict[str, str]:
     files = {}
     for template, text in rendered.items():
         body = text.strip()
-        if template.endswith("NOTES.txt") or not body:
+        # The helm test pod is for `helm test` only; kubectl would start it as an ordinary pod.
+        if template.endswith("NOTES.txt") or "/templates/tests/" in template or not body:
             continue
         files[Path(template).name] = f"{HEADER}{body}\n"
     return files

@@ -28,7 +28,12 @@ CONFIG = {
     "sourceWorkspaceId": "ws-a",
     "destinationClusterId": "cluster-b",
     "destinationWorkspaceId": "ws-b",
+    "destinationWorkspaceFqn": "cluster-b:team-b",
 }
+# CloudNativePG's Secret for a Cluster named "pg": it holds the URL under "uri".
+CNPG_SECRET = "pg-app"
+CA_VOLUME = {"name": "db-ca", "secret": {"secretName": "db-ca"}}
+CA_MOUNT = {"name": "db-ca", "mountPath": "/etc/ssl/db", "readOnly": True}
 
 
 def load_chart() -> helm_python.Chart:
@@ -70,10 +75,18 @@ def render(chart: helm_python.Chart, values: dict[str, Any]) -> Rendered:
 
 
 def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
-    """The pod spec of a CronJob or a Job."""
+    """The pod spec of a CronJob, a Job or a Pod."""
+    if obj["kind"] == "Pod":
+        pod: dict[str, Any] = obj["spec"]
+        return pod
     job_spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
     spec: dict[str, Any] = job_spec["template"]["spec"]
     return spec
+
+
+def init_containers(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pod's init containers by name."""
+    return {c["name"]: c for c in pod_spec(obj).get("initContainers", [])}
 
 
 def container(obj: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +98,11 @@ def container(obj: dict[str, Any]) -> dict[str, Any]:
 
 def env(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The container's env by name."""
-    return {item["name"]: item for item in container(obj)["env"]}
+    return env_of(container(obj))
+
+
+def env_of(one: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in one["env"]}
 
 
 def with_required(**values: Any) -> dict[str, Any]:
@@ -100,6 +117,32 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "existingSecret": "jobfallback-credentials",
         "secretKeys": {"serviceToken": "token", "databaseUrl": "dsn"},
     },
+    # The token from External Secrets, the URL where CloudNativePG writes it.
+    "two-secrets": {
+        "tfyHost": "https://acme.truefoundry.cloud",
+        "existingSecret": "tfy-token",
+        "secretKeys": {"serviceToken": "token", "databaseUrl": "unused"},
+        "database": {"existingSecret": CNPG_SECRET},
+    },
+    # The chart renders the token's Secret; the URL is CloudNativePG's.
+    "token-rendered-database-secret": {
+        "tfyHost": "https://acme.truefoundry.cloud",
+        "secret": {"serviceToken": TOKEN},
+        "database": {"existingSecret": CNPG_SECRET, "existingSecretKey": "uri"},
+    },
+    "network-policy": with_required(
+        networkPolicy={
+            "enabled": True,
+            "database": [{"podSelector": {"matchLabels": {"cnpg.io/cluster": "pg"}}}],
+            "extraEgress": [
+                {
+                    "to": [{"ipBlock": {"cidr": "10.0.0.10/32"}}],
+                    "ports": [{"protocol": "TCP", "port": 3128}],
+                }
+            ],
+        }
+    ),
+    "no-db-upgrade": with_required(database={"upgrade": False}),
     "configs": with_required(configs=[CONFIG], configsPrune=True),
     "suspend": with_required(suspend=True),
     "dry-run": with_required(dryRun=True, enabled=True),
@@ -116,7 +159,22 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         startingDeadlineSeconds=None,
         activeDeadlineSeconds=None,
         ttlSecondsAfterFinished=None,
-        hooks={"dbUpgrade": False},
+        database={"upgrade": False},
+        maxMoves=10,
+        extraArgs=["--source", "gpu-east/ws-ml"],
+        extraVolumes=[CA_VOLUME],
+        extraVolumeMounts=[CA_MOUNT],
+        commonAnnotations={"owner": "platform"},
+        jobLabels={"cost-center": "ops"},
+        jobAnnotations={"jobs/owner": "platform"},
+        topologySpreadConstraints=[
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "sweep"}},
+            }
+        ],
         image={"digest": "sha256:" + "a" * 64},
         imagePullSecrets=[{"name": "regcred"}],
         serviceAccount={"create": False, "name": "shared"},

@@ -38,7 +38,7 @@ def test_plain_manifests_hold_no_secret(script: ModuleType) -> None:
         for doc in yaml.safe_load_all(text)
         if doc
     ]
-    assert sorted(o["kind"] for o in objects) == ["CronJob", "Job", "ServiceAccount"]
+    assert sorted(o["kind"] for o in objects) == ["CronJob", "ServiceAccount"]
 
 
 def test_a_changed_file_is_reported_stale(script: ModuleType) -> None:

@@ -11,13 +11,19 @@ import pytest
 import yaml
 
 from tests.chart.helm import (
+    CA_MOUNT,
+    CA_VOLUME,
+    CNPG_SECRET,
     CONFIG,
     DATABASE_URL,
     FULLNAME,
     TOKEN,
     VALUE_SETS,
+    Rendered,
     container,
     env,
+    env_of,
+    init_containers,
     parse,
     pod_spec,
     render,
@@ -26,8 +32,9 @@ from tests.chart.helm import (
 
 pytestmark = pytest.mark.chart
 
-DB_UPGRADE = f"{FULLNAME}-db-upgrade"
 CONFIGS_IMPORT = f"{FULLNAME}-configs-import"
+HELM_TEST = f"{FULLNAME}-test"
+COMPONENT = "app.kubernetes.io/component"
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:
@@ -36,27 +43,37 @@ def _annotations(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def _pod_template_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "Pod":
+        pod: dict[str, Any] = obj["metadata"]
+        return pod
     job_spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
     metadata: dict[str, Any] = job_spec["template"]["metadata"]
     return metadata
 
 
-def _workloads(rendered: Any) -> list[dict[str, Any]]:
-    return [*rendered.find("CronJob"), *rendered.find("Job")]
+def _workloads(rendered: Rendered) -> list[dict[str, Any]]:
+    """Everything that starts a pod: the CronJob, the configs import Job, the helm test Pod."""
+    return [*rendered.find("CronJob"), *rendered.find("Job"), *rendered.find("Pod")]
 
 
-def test_defaults_render_the_cronjob_its_secret_account_and_migration(
+def _secret_refs(one: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {
+        name: v["valueFrom"]["secretKeyRef"] for name, v in env_of(one).items() if "valueFrom" in v
+    }
+
+
+def test_defaults_render_the_cronjob_its_secret_account_and_test(
     chart: helm_python.Chart,
 ) -> None:
     rendered = render(chart, with_required())
-    assert rendered.kinds() == ["CronJob", "Job", "Secret", "ServiceAccount"]
+    assert rendered.kinds() == ["CronJob", "Pod", "Secret", "ServiceAccount"]
     cronjob = rendered.get("CronJob")
     assert cronjob["spec"]["schedule"] == "*/5 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert cronjob["spec"]["suspend"] is False
+    assert cronjob["spec"]["failedJobsHistoryLimit"] == 1
     assert container(cronjob)["args"] == ["sweep", "--log-format", "json"]
     assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback:0.1.0"
-    assert rendered.get("Job", DB_UPGRADE)
 
 
 def test_settings_reach_the_sweep_as_environment(chart: helm_python.Chart) -> None:
@@ -108,14 +125,40 @@ def test_existing_secret_is_referenced_with_its_own_keys(chart: helm_python.Char
     rendered = render(chart, VALUE_SETS["existing-secret"])
     assert rendered.find("Secret") == []
     for workload in _workloads(rendered):
-        refs = {
-            name: v["valueFrom"]["secretKeyRef"]
-            for name, v in env(workload).items()
-            if "valueFrom" in v
-        }
+        refs = _secret_refs(container(workload))
         assert refs["DATABASE_URL"] == {"name": "jobfallback-credentials", "key": "dsn"}
     cron_refs = env(rendered.get("CronJob"))["TF_SERVICE_API_TOKEN"]["valueFrom"]
     assert cron_refs["secretKeyRef"] == {"name": "jobfallback-credentials", "key": "token"}
+    notes = rendered.notes
+    assert "TF_SERVICE_API_TOKEN): Secret jobfallback-credentials, key token" in notes
+    assert "DATABASE_URL): Secret jobfallback-credentials, key dsn" in notes
+
+
+def test_database_url_and_token_from_two_existing_secrets(chart: helm_python.Chart) -> None:
+    rendered = render(chart, VALUE_SETS["two-secrets"])
+    assert rendered.find("Secret") == []
+    assert len(_workloads(rendered)) == 2
+    for workload in _workloads(rendered):
+        for one in [container(workload), *init_containers(workload).values()]:
+            assert _secret_refs(one)["DATABASE_URL"] == {"name": CNPG_SECRET, "key": "uri"}
+        assert _secret_refs(container(workload))["TF_SERVICE_API_TOKEN"] == {
+            "name": "tfy-token",
+            "key": "token",
+        }
+    assert f"DATABASE_URL): Secret {CNPG_SECRET}, key uri" in rendered.notes
+
+
+def test_rendered_token_secret_beside_the_database_secret(chart: helm_python.Chart) -> None:
+    rendered = render(chart, VALUE_SETS["token-rendered-database-secret"])
+    secret = rendered.get("Secret")
+    assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {
+        "TF_SERVICE_API_TOKEN": TOKEN
+    }
+    refs = _secret_refs(container(rendered.get("CronJob")))
+    assert refs == {
+        "TF_SERVICE_API_TOKEN": {"name": FULLNAME, "key": "TF_SERVICE_API_TOKEN"},
+        "DATABASE_URL": {"name": CNPG_SECRET, "key": "uri"},
+    }
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
@@ -124,46 +167,151 @@ def test_every_pod_runs_locked_down(chart: helm_python.Chart, value_set: str) ->
     for workload in _workloads(rendered):
         spec = pod_spec(workload)
         assert spec["automountServiceAccountToken"] is False
+        assert spec["enableServiceLinks"] is False
         assert spec["restartPolicy"] == "Never"
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["runAsUser"] == 10001
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        context = container(workload)["securityContext"]
-        assert context["readOnlyRootFilesystem"] is True
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"] == {"drop": ["ALL"]}
-        mounts = {m["name"]: m["mountPath"] for m in container(workload)["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
-        assert mounts["tmp"] == "/tmp"
         assert "emptyDir" in volumes["tmp"]
+        for one in [container(workload), *init_containers(workload).values()]:
+            context = one["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            mounts = {m["name"]: m["mountPath"] for m in one["volumeMounts"]}
+            assert mounts["tmp"] == "/tmp"
     for account in rendered.find("ServiceAccount"):
         assert account["automountServiceAccountToken"] is False
 
 
-def test_db_upgrade_hook_runs_before_install_and_upgrade(chart: helm_python.Chart) -> None:
-    rendered = render(chart, with_required())
-    job = rendered.get("Job", DB_UPGRADE)
-    annotations = _annotations(job)
-    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
-    assert container(job)["args"] == ["db", "upgrade"]
-    # The migration needs the database only: the API token stays out of it.
-    assert "DATABASE_URL" in env(job)
-    assert "TF_SERVICE_API_TOKEN" not in env(job)
-    # What the hook's pod needs must exist before it: an earlier hook weight.
-    for prerequisite in (rendered.get("Secret"), rendered.get("ServiceAccount")):
-        prerequisite_annotations = _annotations(prerequisite)
-        assert prerequisite_annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-        assert int(prerequisite_annotations["helm.sh/hook-weight"]) < int(
-            annotations["helm.sh/hook-weight"]
-        )
+def test_every_pod_migrates_first_in_an_init_container(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required(configs=[CONFIG]))
+    workloads = _workloads(rendered)
+    assert sorted(w["kind"] for w in workloads) == ["CronJob", "Job", "Pod"]
+    for workload in workloads:
+        (upgrade,) = init_containers(workload).values()
+        assert upgrade["args"] == ["db", "upgrade"]
+        assert upgrade["image"] == container(workload)["image"]
+        # The migration needs the database only: the API token stays out of it.
+        refs = _secret_refs(upgrade)
+        assert refs == {"DATABASE_URL": _secret_refs(container(workload))["DATABASE_URL"]}
 
 
-def test_without_the_db_upgrade_hook_nothing_is_a_hook(chart: helm_python.Chart) -> None:
-    rendered = render(chart, with_required(hooks={"dbUpgrade": False}))
-    assert rendered.kinds() == ["CronJob", "Secret", "ServiceAccount"]
+def test_without_database_upgrade_no_pod_migrates(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required(configs=[CONFIG], database={"upgrade": False}))
+    for workload in _workloads(rendered):
+        assert "initContainers" not in pod_spec(workload)
+    assert "db upgrade" not in rendered.notes
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_only_the_import_and_the_test_are_hooks(chart: helm_python.Chart, value_set: str) -> None:
+    # The Secret, the ServiceAccount and the rest are ordinary objects: `helm uninstall` deletes
+    # them, Argo CD diffs them, and switching a value never leaves one without an owner.
+    values = {**VALUE_SETS[value_set], "configs": [CONFIG]}
+    hooks = {
+        (obj["kind"], obj["metadata"]["name"]): _annotations(obj)["helm.sh/hook"]
+        for obj in render(chart, values).objects
+        if "helm.sh/hook" in _annotations(obj)
+    }
+    assert hooks == {
+        ("Job", CONFIGS_IMPORT): "post-install,post-upgrade",
+        ("Pod", HELM_TEST): "test",
+    }
+
+
+def test_helm_test_runs_doctor_with_the_sweeps_environment(chart: helm_python.Chart) -> None:
+    rendered = render(chart, with_required(extraEnv=[{"name": "HTTPS_PROXY", "value": "p"}]))
+    pod = rendered.get("Pod", HELM_TEST)
+    assert container(pod)["args"] == ["doctor"]
+    assert env(pod) == env(rendered.get("CronJob"))
+    assert "before-hook-creation" in _annotations(pod)["helm.sh/hook-delete-policy"]
+    assert "helm test rel -n ns" in rendered.notes
+
+
+def test_components_tell_the_sweep_from_the_import_and_the_test(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, with_required(configs=[CONFIG]))
+    cronjob = rendered.get("CronJob")
+    job_template = cronjob["spec"]["jobTemplate"]["metadata"]
+    for labels in (cronjob["metadata"]["labels"], job_template["labels"]):
+        assert labels[COMPONENT] == "sweep"
+    expected = {"CronJob": "sweep", "Job": "configs-import", "Pod": "test"}
+    for workload in _workloads(rendered):
+        assert _pod_template_metadata(workload)["labels"][COMPONENT] == expected[workload["kind"]]
+    assert rendered.get("Job", CONFIGS_IMPORT)["metadata"]["labels"][COMPONENT] == "configs-import"
+    for shared in ("Secret", "ServiceAccount", "ConfigMap"):
+        assert COMPONENT not in rendered.find(shared)[0]["metadata"]["labels"]
+
+
+def test_sweep_args_max_moves_and_extra_args(chart: helm_python.Chart) -> None:
+    cronjob = render(chart, VALUE_SETS["everything"]).get("CronJob")
+    assert container(cronjob)["args"] == [
+        "sweep",
+        "--log-format",
+        "text",
+        "--max-moves",
+        "10",
+        "--source",
+        "gpu-east/ws-ml",
+    ]
+
+
+def test_extra_volumes_mount_in_every_container(chart: helm_python.Chart) -> None:
+    values = with_required(configs=[CONFIG], extraVolumes=[CA_VOLUME], extraVolumeMounts=[CA_MOUNT])
+    workloads = _workloads(render(chart, values))
+    assert len(workloads) == 3
+    for workload in workloads:
+        assert CA_VOLUME in pod_spec(workload)["volumes"]
+        for one in [container(workload), *init_containers(workload).values()]:
+            assert CA_MOUNT in one["volumeMounts"]
+
+
+def test_common_and_job_metadata(chart: helm_python.Chart) -> None:
+    rendered = render(chart, {**VALUE_SETS["everything"], "configs": [CONFIG]})
     for obj in rendered.objects:
-        assert "helm.sh/hook" not in _annotations(obj)
+        assert _annotations(obj)["owner"] == "platform", obj["kind"]
+    jobs = [rendered.get("CronJob")["spec"]["jobTemplate"], rendered.get("Job", CONFIGS_IMPORT)]
+    for job in jobs:
+        assert job["metadata"]["labels"]["cost-center"] == "ops"
+        assert job["metadata"]["annotations"]["jobs/owner"] == "platform"
+    # Not on objects that are not Jobs.
+    assert "cost-center" not in rendered.get("CronJob")["metadata"]["labels"]
+
+
+def test_network_policy_allows_dns_control_plane_and_database_only(
+    chart: helm_python.Chart,
+) -> None:
+    assert render(chart, with_required()).find("NetworkPolicy") == []
+    rendered = render(chart, {**VALUE_SETS["network-policy"], "configs": [CONFIG]})
+    policy = rendered.get("NetworkPolicy")["spec"]
+    # Every pod of the release is selected, and nothing may connect to any of them.
+    for workload in _workloads(rendered):
+        labels = _pod_template_metadata(workload)["labels"]
+        assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in policy
+    dns, control_plane, database, proxy = policy["egress"]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert sorted((p["protocol"], p["port"]) for p in dns["ports"]) == [("TCP", 53), ("UDP", 53)]
+    assert control_plane == {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    assert database == {
+        "to": [{"podSelector": {"matchLabels": {"cnpg.io/cluster": "pg"}}}],
+        "ports": [{"protocol": "TCP", "port": 5432}],
+    }
+    assert proxy["ports"] == [{"protocol": "TCP", "port": 3128}]
+
+
+def test_network_policy_without_database_peers_allows_its_port_only(
+    chart: helm_python.Chart,
+) -> None:
+    policy = render(chart, with_required(networkPolicy={"enabled": True})).get("NetworkPolicy")
+    assert policy["spec"]["egress"][-1] == {"ports": [{"protocol": "TCP", "port": 5432}]}
 
 
 @pytest.mark.parametrize(("prune", "args_tail"), [(False, []), (True, ["--prune"])])
@@ -185,7 +333,7 @@ def test_configs_are_imported_after_install_and_upgrade(
 def test_no_configs_no_import(chart: helm_python.Chart) -> None:
     rendered = render(chart, with_required())
     assert rendered.find("ConfigMap") == []
-    assert [job["metadata"]["name"] for job in rendered.find("Job")] == [DB_UPGRADE]
+    assert rendered.find("Job") == []
 
 
 def test_config_checksum_follows_the_configs(chart: helm_python.Chart) -> None:
@@ -234,13 +382,17 @@ def test_extra_env_reaches_every_container(chart: helm_python.Chart) -> None:
     workloads = _workloads(rendered)
     assert len(workloads) == 3
     for workload in workloads:
-        assert env(workload)["HTTPS_PROXY"] == {"name": "HTTPS_PROXY", "value": "http://proxy:3128"}
+        for one in [container(workload), *init_containers(workload).values()]:
+            assert env_of(one)["HTTPS_PROXY"] == {
+                "name": "HTTPS_PROXY",
+                "value": "http://proxy:3128",
+            }
 
 
 def test_pod_placement_labels_and_image_options(chart: helm_python.Chart) -> None:
     values = VALUE_SETS["everything"]
     rendered = render(chart, values)
-    assert rendered.kinds() == ["CronJob", "Secret"]
+    assert rendered.kinds() == ["CronJob", "Pod", "Secret"]
     for obj in rendered.objects:
         assert obj["metadata"]["labels"]["team"] == "platform"
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel"
@@ -251,7 +403,8 @@ def test_pod_placement_labels_and_image_options(chart: helm_python.Chart) -> Non
     assert metadata["annotations"]["prometheus.io/scrape"] == "false"
     assert "checksum/config" in metadata["annotations"]
     spec = pod_spec(cronjob)
-    for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets", "priorityClassName"):
+    placement = ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints")
+    for key in (*placement, "imagePullSecrets", "priorityClassName"):
         assert spec[key] == values[key], key
     assert spec["serviceAccountName"] == "shared"
     assert container(cronjob)["image"] == "ghcr.io/jobfallback/jobfallback@sha256:" + "a" * 64

@@ -29,6 +29,17 @@ pytestmark = pytest.mark.chart
         ({"configs": [{**CONFIG, "sourceWorkspace": "x"}]}, "'sourceWorkspace' not allowed"),
         ({"configs": [{"sourceClusterId": "a"}]}, "missing properties"),
         ({"secret": {"databaseUrl": "mysql://db"}}, "at '/secret/databaseUrl'"),
+        # A config without its destination FQN would be skipped by every sweep.
+        (
+            {"configs": [{k: v for k, v in CONFIG.items() if k != "destinationWorkspaceFqn"}]},
+            "missing property 'destinationWorkspaceFqn'",
+        ),
+        # Values of an older chart: the migration is no hook any more (database.upgrade).
+        ({"hooks": {"dbUpgrade": True}}, "additional properties 'dbUpgrade' not allowed"),
+        ({"database": {"existingSecretKey": "uri", "upgrade": "yes"}}, "at '/database/upgrade'"),
+        ({"maxMoves": 0}, "at '/maxMoves': minimum"),
+        ({"extraVolumeMounts": [{"name": "ca"}]}, "missing property 'mountPath'"),
+        ({"networkPolicy": {"databasePort": 70000}}, "at '/networkPolicy/databasePort'"),
     ],
 )
 def test_schema_rejects_wrong_values(
@@ -50,6 +61,15 @@ def test_missing_required_values_are_all_reported_at_once(chart: helm_python.Cha
     message = str(caught.value)
     for field in ("tfyHost:", "secret.serviceToken:", "secret.databaseUrl:"):
         assert field in message
+
+
+def test_a_database_secret_with_a_literal_url_is_refused(chart: helm_python.Chart) -> None:
+    values = with_required(database={"existingSecret": "pg-app"})
+    with pytest.raises(helm_python.HelmRenderError) as caught:
+        render(chart, values)
+    assert "secret.databaseUrl: ignored when existingSecret or database.existingSecret" in str(
+        caught.value
+    )
 
 
 def test_existing_secret_with_literal_secrets_is_refused_without_echoing_them(

@@ -60,11 +60,33 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
+Common labels plus the component, which tells the sweep's Jobs and pods from the configs import
+and the helm test (`kubectl get jobs -l app.kubernetes.io/component=sweep`).
+Usage: include "jobfallback.componentLabels" (dict "root" . "component" "sweep")
+*/}}
+{{- define "jobfallback.componentLabels" -}}
+{{ include "jobfallback.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
 Selector labels.
 */}}
 {{- define "jobfallback.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "jobfallback.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+An object's `annotations:` block: commonAnnotations plus the object's own (which win); nothing
+when both are empty.
+Usage: include "jobfallback.annotations" (dict "root" . "annotations" (dict "helm.sh/hook" "test"))
+*/}}
+{{- define "jobfallback.annotations" -}}
+{{- with merge (dict) (.annotations | default dict) .root.Values.commonAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{- define "jobfallback.serviceAccountName" -}}
@@ -75,6 +97,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+The Secret holding the token (and the database URL unless database.existingSecret is set).
+*/}}
 {{- define "jobfallback.secretName" -}}
 {{- default (include "jobfallback.fullname" .) .Values.existingSecret }}
 {{- end }}
@@ -88,35 +113,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Annotations that make an object the chart renders exist before the pre-install db-upgrade hook
-runs (Helm creates ordinary objects only after pre-install hooks). Lower weight: created first.
-before-hook-creation: an upgrade replaces it with the new values.
-Helm does not delete hook objects on uninstall: NOTES.txt says how to remove them.
-*/}}
-{{- define "jobfallback.prerequisiteHookAnnotations" -}}
-{{- if .Values.hooks.dbUpgrade -}}
-helm.sh/hook: pre-install,pre-upgrade
-helm.sh/hook-weight: "-10"
-helm.sh/hook-delete-policy: before-hook-creation
-{{- end }}
-{{- end }}
-
-{{/*
-DATABASE_URL from the Secret: every command needs it.
+DATABASE_URL from its Secret (database.existingSecret, else the token's), then extraEnv: every
+command needs both.
 */}}
 {{- define "jobfallback.databaseEnv" -}}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
+      {{- if .Values.database.existingSecret }}
+      name: {{ .Values.database.existingSecret }}
+      key: {{ .Values.database.existingSecretKey }}
+      {{- else }}
       name: {{ include "jobfallback.secretName" . }}
       key: {{ .Values.secretKeys.databaseUrl }}
+      {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
 {{/*
-The sweep's settings. The token comes from the Secret only, never as a literal value.
+The sweep's settings (also doctor's, in the helm test). The token comes from the Secret only,
+never as a literal value.
 */}}
 {{- define "jobfallback.sweepEnv" -}}
 - name: TF_SERVICE_API_TOKEN
@@ -136,7 +154,46 @@ The sweep's settings. The token comes from the Secret only, never as a literal v
 {{- end }}
 
 {{/*
-One pod spec for the CronJob and the hook Jobs, so the security settings cannot drift apart.
+One container: the image, the hardened security context, the scratch /tmp and the user's mounts.
+Usage: include "jobfallback.container" (dict "root" . "name" "db-upgrade" "args" (list "db" "upgrade") "sweepEnv" false "configs" false)
+*/}}
+{{- define "jobfallback.container" -}}
+{{- $root := .root -}}
+- name: {{ .name }}
+  image: {{ include "jobfallback.image" $root | quote }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  args:
+    {{- toYaml .args | nindent 4 }}
+  env:
+    {{- if .sweepEnv }}
+    {{- include "jobfallback.sweepEnv" $root | nindent 4 }}
+    {{- else }}
+    {{- include "jobfallback.databaseEnv" $root | nindent 4 }}
+    {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml $root.Values.resources | nindent 4 }}
+  volumeMounts:
+    # The root filesystem is read-only; Python and libpq may still want a scratch directory.
+    - name: tmp
+      mountPath: /tmp
+    {{- if .configs }}
+    - name: configs
+      mountPath: /config
+      readOnly: true
+    {{- end }}
+    {{- with $root.Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+
+{{/*
+One pod spec for the CronJob, the configs import Job and the helm test, so the security settings
+cannot drift apart. With database.upgrade, `jobfallback db upgrade` runs first as an init
+container: migrations need no hook and no object that exists before the release's own, and a
+pod never starts its command on a schema older than its image (it is a locked no-op when the
+schema is current, and code runs on a schema one release newer, so a rollback keeps working).
 Usage: include "jobfallback.podSpec" (dict "root" . "args" (list "sweep") "sweepEnv" true "configs" false)
 */}}
 {{- define "jobfallback.podSpec" -}}
@@ -145,8 +202,9 @@ serviceAccountName: {{ include "jobfallback.serviceAccountName" $root }}
 {{- with $root.Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
-# The sweep never talks to the Kubernetes API.
+# The sweep never talks to the Kubernetes API, nor to the namespace's Services.
 automountServiceAccountToken: false
+enableServiceLinks: false
 restartPolicy: Never
 {{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
@@ -154,31 +212,12 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+{{- if $root.Values.database.upgrade }}
+initContainers:
+  {{- include "jobfallback.container" (dict "root" $root "name" "db-upgrade" "args" (list "db" "upgrade") "sweepEnv" false "configs" false) | nindent 2 }}
+{{- end }}
 containers:
-  - name: {{ $root.Chart.Name }}
-    image: {{ include "jobfallback.image" $root | quote }}
-    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-    args:
-      {{- toYaml .args | nindent 6 }}
-    env:
-      {{- if .sweepEnv }}
-      {{- include "jobfallback.sweepEnv" $root | nindent 6 }}
-      {{- else }}
-      {{- include "jobfallback.databaseEnv" $root | nindent 6 }}
-      {{- end }}
-    securityContext:
-      {{- toYaml $root.Values.securityContext | nindent 6 }}
-    resources:
-      {{- toYaml $root.Values.resources | nindent 6 }}
-    volumeMounts:
-      # The root filesystem is read-only; Python and libpq may still want a scratch directory.
-      - name: tmp
-        mountPath: /tmp
-      {{- if .configs }}
-      - name: configs
-        mountPath: /config
-        readOnly: true
-      {{- end }}
+  {{- include "jobfallback.container" (dict "root" $root "name" $root.Chart.Name "args" .args "sweepEnv" .sweepEnv "configs" .configs) | nindent 2 }}
 volumes:
   - name: tmp
     emptyDir:
@@ -187,6 +226,9 @@ volumes:
   - name: configs
     configMap:
       name: {{ include "jobfallback.childName" (list $root "configs") }}
+  {{- end }}
+  {{- with $root.Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- with $root.Values.nodeSelector }}
 nodeSelector:
@@ -200,17 +242,21 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with $root.Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/*
 Pod labels and annotations shared by every pod the chart creates. The chart's own annotations
 (e.g. the checksum) win over podAnnotations.
-Usage: include "jobfallback.podMetadata" (dict "root" . "annotations" (dict "checksum/config" $sum))
+Usage: include "jobfallback.podMetadata" (dict "root" . "component" "sweep" "annotations" (dict "checksum/config" $sum))
 */}}
 {{- define "jobfallback.podMetadata" -}}
 {{- $root := .root -}}
 labels:
-  {{- include "jobfallback.labels" $root | nindent 2 }}
+  {{- include "jobfallback.componentLabels" (dict "root" $root "component" .component) | nindent 2 }}
   {{- with $root.Values.podLabels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -218,6 +264,21 @@ labels:
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/*
+A Job's metadata labels and annotations (each sweep's Job, the configs import Job): the
+component, jobLabels, and jobAnnotations plus commonAnnotations under the Job's own.
+Usage: include "jobfallback.jobMetadata" (dict "root" . "component" "sweep" "annotations" dict)
+*/}}
+{{- define "jobfallback.jobMetadata" -}}
+{{- $root := .root -}}
+labels:
+  {{- include "jobfallback.componentLabels" (dict "root" $root "component" .component) | nindent 2 }}
+  {{- with $root.Values.jobLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- include "jobfallback.annotations" (dict "root" $root "annotations" (merge (dict) (.annotations | default dict) $root.Values.jobAnnotations)) }}
 {{- end }}
 
 {{/*
@@ -229,16 +290,18 @@ Collect every problem with the values, then fail once listing them all.
 {{- $messages = append $messages "tfyHost: set the TrueFoundry control-plane URL, e.g. --set tfyHost=https://acme.truefoundry.cloud" -}}
 {{- end -}}
 {{- if .Values.existingSecret -}}
-{{- if or .Values.secret.serviceToken .Values.secret.databaseUrl -}}
-{{- $messages = append $messages "secret.*: ignored when existingSecret is set; remove secret.serviceToken/secret.databaseUrl or existingSecret" -}}
+{{- if .Values.secret.serviceToken -}}
+{{- $messages = append $messages "secret.serviceToken: ignored when existingSecret is set; remove one of them" -}}
 {{- end -}}
-{{- else -}}
-{{- if not .Values.secret.serviceToken -}}
+{{- else if not .Values.secret.serviceToken -}}
 {{- $messages = append $messages "secret.serviceToken: set the TrueFoundry API token, or name a Secret holding it with existingSecret" -}}
 {{- end -}}
-{{- if not .Values.secret.databaseUrl -}}
-{{- $messages = append $messages "secret.databaseUrl: set a postgresql:// URL (the embedded PostgreSQL is for laptops), or name a Secret holding it with existingSecret" -}}
+{{- if or .Values.existingSecret .Values.database.existingSecret -}}
+{{- if .Values.secret.databaseUrl -}}
+{{- $messages = append $messages "secret.databaseUrl: ignored when existingSecret or database.existingSecret is set; remove one of them" -}}
 {{- end -}}
+{{- else if not .Values.secret.databaseUrl -}}
+{{- $messages = append $messages "secret.databaseUrl: set a postgresql:// URL (the embedded PostgreSQL is for laptops), or name a Secret holding it with database.existingSecret or existingSecret" -}}
 {{- end -}}
 {{- if and .Values.configsPrune (not .Values.configs) -}}
 {{- $messages = append $messages "configsPrune: needs a non-empty configs list (pruning with an empty list would delete every stored config)" -}}
@@ -246,20 +309,4 @@ Collect every problem with the values, then fail once listing them all.
 {{- if $messages -}}
 {{- printf "\nVALUES VALIDATION:\n%s" (join "\n" $messages) | fail -}}
 {{- end -}}
-{{- end }}
-
-{{/*
-The spec of a hook Job (db upgrade, configs import): the shared pod, its own retry and deadline.
-Usage: include "jobfallback.hookJobSpec" (dict "root" . "args" (list "db" "upgrade") "configs" false)
-*/}}
-{{- define "jobfallback.hookJobSpec" -}}
-{{- $root := .root -}}
-backoffLimit: {{ $root.Values.hooks.backoffLimit }}
-activeDeadlineSeconds: {{ $root.Values.hooks.activeDeadlineSeconds }}
-ttlSecondsAfterFinished: {{ $root.Values.hooks.ttlSecondsAfterFinished }}
-template:
-  metadata:
-    {{- include "jobfallback.podMetadata" (dict "root" $root) | nindent 4 }}
-  spec:
-    {{- include "jobfallback.podSpec" (dict "root" $root "args" .args "sweepEnv" false "configs" .configs) | nindent 4 }}
 {{- end }}
