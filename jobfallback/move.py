@@ -691,8 +691,9 @@ class Mover:
         counts: bool,
         delay: timedelta | None,
     ) -> MoveOutcome:
-        current = await asyncio.to_thread(self._journal.get, record.source_run_id)
-        attempts = (current.attempts if current else record.attempts) + int(counts)
+        # The row's attempts cannot have changed since it was claimed: any other writer (a
+        # person's `moves retry`, another pass) takes the row, and this pass's writes then fail.
+        attempts = record.attempts + int(counts)
         if attempts >= self._policy.max_attempts:
             reason = f"parked after {attempts} attempts; last: {exc}"
             await self._record(record, MoveState.PARKED, error=reason, attempts=attempts)
@@ -736,10 +737,10 @@ def _newest(app: Application, versions: list[Deployment]) -> Deployment:
             f"destination application {app.id} lists no version; cannot tell whose it is"
         )
     named = [d for d in versions if d.id is not None and d.id == app.last_deployment_id]
-    numbered = [d for d in versions if d.version is not None]
     if named:
         return named[0]
-    return max(numbered, key=lambda d: d.version or 0) if numbered else versions[0]
+    numbered = {d.version: d for d in versions if d.version is not None}
+    return numbered[max(numbered)] if numbered else versions[0]
 
 
 def _left_created(source: JobRun) -> _Settled:

@@ -304,25 +304,38 @@ async def test_a_row_that_created_nothing_is_dropped_when_its_config_is_gone(
         calls = sum(sandbox.request_counts.values())
         outcome = await mover(client, store).resume(record, None)
     assert outcome.outcome == Outcome.SKIPPED
-    assert "removed or disabled" in outcome.detail
+    assert outcome.detail == (
+        f"its config {config.id} was removed or disabled before anything was created; dropped"
+    )
     assert journal(store).state == MoveState.SKIPPED
     assert sum(sandbox.request_counts.values()) == calls
 
 
+@pytest.mark.parametrize(
+    ("now_names", "goes_to", "workspace"),
+    [
+        ("gpu-west:elsewhere", "gpu-west:elsewhere", "ws-elsewhere"),
+        (None, DESTINATION_FQN, DESTINATION_WS),  # a config naming no FQN: where it was going
+    ],
+)
 async def test_a_row_that_created_nothing_follows_its_changed_config(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
+    sandbox: SandboxServer,
+    store: Store,
+    config: FallbackConfig,
+    now_names: str | None,
+    goes_to: str,
+    workspace: str,
 ) -> None:
-    other_fqn = "gpu-west:elsewhere"
     sandbox.state.add_workspace(name="elsewhere", cluster_id="gpu-west", id="ws-elsewhere")
     async with connected(sandbox) as client:
         planned = await plan(client, config)
         record = left_behind(store, planned, MoveState.FAILED, error="500")
-        moved_config = config.model_copy(update={"destination_workspace_fqn": other_fqn})
+        moved_config = config.model_copy(update={"destination_workspace_fqn": now_names})
         outcome = await mover(client, store).resume(record, moved_config)
     assert outcome.outcome == Outcome.MOVED
-    assert journal(store).destination_workspace_fqn == other_fqn
-    assert sandbox.state.application_by_name("ws-elsewhere", JOB_NAME) is not None
-    assert copies(sandbox.state) == []
+    assert journal(store).destination_workspace_fqn == goes_to
+    assert sandbox.state.application_by_name(workspace, JOB_NAME) is not None
+    assert len(copies(sandbox.state)) == (workspace == DESTINATION_WS)
 
 
 # ------------------------------------------------------------------ a trigger whose answer was lost
@@ -527,6 +540,37 @@ async def test_a_copy_of_the_same_job_gets_a_new_version_for_this_move(
 # ------------------------------------------------------------------ the source
 
 
+async def resumed_with_copy(
+    sandbox: SandboxServer,
+    store: Store,
+    config: FallbackConfig,
+    client: TrueFoundryClient,
+    *,
+    terminate_sent: bool = False,
+    **fields: Any,
+) -> tuple[MoveRecord, Obj]:
+    """A row whose copy is recorded (and maybe a terminate of ours sent), with `fields` set
+    on it too: (row, the copy)."""
+    planned = await plan(client, config)
+    record = left_behind(store, planned, MoveState.CLAIMED)
+    ids = await deploy_copy(client, record, source_manifest(planned))
+    run = await client.trigger_job(
+        ids["destination_deployment_id"], command=None, params=None, alias="x"
+    )
+    marks = {"terminate_sent_at": timedelta(0)} if terminate_sent else {}
+    record = left_behind(
+        store,
+        planned,
+        MoveState.TRIGGERED,
+        destination_run_name=run.name,
+        **ids,
+        **marks,
+        **fields,
+    )
+    (copy,) = copies(sandbox.state)
+    return record, copy
+
+
 async def resume_with_copy(
     sandbox: SandboxServer,
     store: Store,
@@ -537,15 +581,8 @@ async def resume_with_copy(
 ) -> Any:
     """Resume a row whose copy is recorded, after the source moved on to `source_now`."""
     async with connected(sandbox) as client:
-        planned = await plan(client, config)
-        record = left_behind(store, planned, MoveState.CLAIMED)
-        ids = await deploy_copy(client, record, source_manifest(planned))
-        run = await client.trigger_job(
-            ids["destination_deployment_id"], command=None, params=None, alias="x"
-        )
-        marks = {"terminate_sent_at": timedelta(0)} if terminate_sent else {}
-        record = left_behind(
-            store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids, **marks
+        record, _ = await resumed_with_copy(
+            sandbox, store, config, client, terminate_sent=terminate_sent
         )
         sandbox.state.set_run_status(SOURCE_ID, source_now)
         return await mover(client, store).resume(record, config)
@@ -565,7 +602,7 @@ async def test_a_source_that_started_on_its_own_stops_our_copy(
 ) -> None:
     outcome = await resume_with_copy(sandbox, store, config, RunStatus.RUNNING)
     assert outcome.outcome == Outcome.SKIPPED
-    assert "destination copy was terminated" in outcome.detail
+    assert outcome.detail == "source run is RUNNING on its own; the destination copy was terminated"
     assert source_status(sandbox.state) == RunStatus.RUNNING
     assert [c["status"] for c in copies(sandbox.state)] == [RunStatus.TERMINATION_REQUESTED]
     assert journal(store).state == MoveState.SKIPPED
@@ -597,6 +634,10 @@ async def test_an_unclear_source_without_our_terminate_waits(
 ) -> None:
     outcome = await resume_with_copy(sandbox, store, config, status)
     assert outcome.outcome == Outcome.WAITING
+    assert outcome.detail == (
+        f"source run reads {status}, which says neither that it ran nor that it ended; "
+        "waiting for a status that does"
+    )
     assert journal(store).attempts == 1
     (copy,) = copies(sandbox.state)
     assert copy["status"] != RunStatus.TERMINATION_REQUESTED
@@ -631,6 +672,9 @@ async def test_terminate_417_while_the_source_reads_created_is_retried(
     async with connected(sandbox) as client:
         outcome = await mover(client, store).move(await plan(client, config))
     assert outcome.outcome == Outcome.FAILED
+    assert outcome.detail == (
+        "terminate answered 417 while the source still reads CREATED; trying again later"
+    )
     row = journal(store)
     assert row.terminate_sent_at is None  # the refusal proves our only terminate did nothing
     (copy,) = copies(sandbox.state)

@@ -56,6 +56,7 @@ from tests.core.test_move import (
     mover,
     plan,
     reset_journal,
+    resumed_with_copy,
     source_manifest,
     source_status,
 )
@@ -64,6 +65,7 @@ from tests.fixtures.copies import copies_of
 pytestmark = pytest.mark.anyio
 
 SOURCE_FQN = "gpu-east:ml-team"
+MANY_RUNS = "more than one run on a move's version: adopting the oldest"
 HOUR_AGO = -timedelta(hours=1)  # a trigger mark long past the settle window
 
 
@@ -352,7 +354,7 @@ async def test_a_source_gone_before_anything_was_triggered_is_skipped_saying_why
         sandbox.add_hook("get_run", gone)
         outcome = await mover(client, store).resume(record, config)
     says_why(outcome, store, Outcome.SKIPPED, MoveState.SKIPPED)
-    assert "no longer exists" in outcome.detail
+    assert outcome.detail == "source run no longer exists; nothing was triggered"
     assert copies(sandbox.state) == []
 
 
@@ -751,32 +753,30 @@ async def test_a_terminate_refused_while_the_source_reads_created_is_retried_say
 
 
 @pytest.mark.parametrize(
-    ("put_answer", "trigger_answer", "learnt"),
+    ("put_says_it", "trigger_says", "learnt"),
     [
-        ("without a version", "with its version", 1.0),
-        ("with a version", "without a version", 1.0),
-        ("without a version", "with a version that is no number", None),
+        (False, "1", 1.0),  # only the trigger's answer names it
+        (True, None, 1.0),  # only the PUT's
+        (False, "latest", None),  # neither, as a number
+        (True, "99", 1.0),  # both, differently: the PUT's answer is about the version itself
     ],
 )
 async def test_the_journal_learns_the_copys_version_from_whichever_answer_says_it(
     sandbox: SandboxServer,
     store: Store,
     config: FallbackConfig,
-    put_answer: str,
-    trigger_answer: str,
+    put_says_it: bool,
+    trigger_says: str | None,
     learnt: float | None,
 ) -> None:
     """The version is what a later look-up lists the copy's runs by."""
-    if put_answer == "without a version":
+    if not put_says_it:
         edit("put_app", sandbox, without("version"))
-    if trigger_answer == "without a version":
-        edit("trigger", sandbox, without("deploymentVersion"))
-    elif trigger_answer == "with a version that is no number":
 
-        def garble(ctx: HookContext) -> None:
-            ctx.response["data"]["deploymentVersion"] = "latest"
+    def echo(ctx: HookContext) -> None:
+        ctx.response["data"]["deploymentVersion"] = trigger_says
 
-        edit("trigger", sandbox, garble)
+    edit("trigger", sandbox, without("deploymentVersion") if trigger_says is None else echo)
     async with connected(sandbox) as client:
         outcome = await mover(client, store).move(await plan(client, config))
     assert_moved_once(outcome, store, sandbox.state)
@@ -860,7 +860,7 @@ async def test_of_two_runs_on_the_version_the_oldest_is_adopted_and_both_are_nam
             outcome = await mover(client, store).resume(record, config)
     assert outcome.outcome == Outcome.MOVED
     assert journal(store).destination_run_name == oldest["name"]
-    (warning,) = [r for r in caplog.records if "more than one run" in r.getMessage()]
+    (warning,) = [r for r in caplog.records if r.getMessage() == MANY_RUNS]
     assert warning.levelno == logging.WARNING
     fields = warning.__dict__["fields"]
     assert fields["source_run_id"] == SOURCE_ID
@@ -898,7 +898,10 @@ async def test_runs_that_name_neither_deployment_nor_version_make_the_move_wait_
         policy = MovePolicy(max_attempts=1)  # retry_now counted attempts from zero again
         outcome = await mover(client, store, policy=policy).resume(journal(store), config)
     row = says_why(outcome, store, Outcome.PARKED, MoveState.PARKED)
-    assert "names neither its deployment nor its version" in outcome.detail
+    assert outcome.detail.startswith("parked after 1 attempts; last: run ")
+    assert outcome.detail.endswith(
+        " names neither its deployment nor its version; cannot tell whose it is"
+    )
     assert row.attempts == 1  # an unproven look-up counts towards parking
     assert sandbox.request_counts["trigger"] == 1
     assert source_status(sandbox.state) == RunStatus.CREATED
@@ -922,29 +925,6 @@ async def test_a_terminate_whose_answer_was_lost_keeps_its_mark_and_the_copy(
     says_why(again, store, Outcome.MOVED, MoveState.DONE)
     (copy,) = copies(sandbox.state)
     assert copy["status"] == RunStatus.RUNNING
-
-
-async def resumed_with_copy(
-    sandbox: SandboxServer,
-    store: Store,
-    config: FallbackConfig,
-    client: TrueFoundryClient,
-    *,
-    terminate_sent: bool = False,
-) -> tuple[MoveRecord, Obj]:
-    """A row whose copy is recorded (and maybe a terminate of ours sent): (row, the copy)."""
-    planned = await plan(client, config)
-    record = left_behind(store, planned, MoveState.CLAIMED)
-    ids = await deploy_copy(client, record, source_manifest(planned))
-    run = await client.trigger_job(
-        ids["destination_deployment_id"], command=None, params=None, alias="x"
-    )
-    marks = {"terminate_sent_at": timedelta(0)} if terminate_sent else {}
-    record = left_behind(
-        store, planned, MoveState.TRIGGERED, destination_run_name=run.name, **ids, **marks
-    )
-    (copy,) = copies(sandbox.state)
-    return record, copy
 
 
 @pytest.mark.parametrize(
@@ -984,6 +964,7 @@ async def test_a_source_that_failed_on_its_own_leaves_the_job_to_the_copy(
         sandbox.state.set_run_status(SOURCE_ID, RunStatus.FAILED)
         outcome = await mover(client, store).resume(record, config)
     says_why(outcome, store, Outcome.MOVED, MoveState.DONE)
+    assert outcome.detail == "source failed on its own; the copy carries the job"
     (copy,) = copies(sandbox.state)
     assert copy["status"] == RunStatus.RUNNING
     assert sandbox.request_counts["terminate"] == 0
@@ -1106,5 +1087,33 @@ async def test_a_move_that_never_learnt_its_version_number_asks_which_deployment
     assert calls_since(sandbox, before)["list_deployments"] == 2  # two numbers, each asked once
     assert sandbox.request_counts["trigger"] == 2  # the other move's, and our lost one
     assert len(ours) == 2
-    (warning,) = [r for r in caplog.records if "more than one run" in r.getMessage()]
+    (warning,) = [r for r in caplog.records if r.getMessage() == MANY_RUNS]
     assert sorted(warning.__dict__["fields"]["runs"].split(",")) == sorted(r["name"] for r in ours)
+
+
+# ------------------------------------------------------------------ what the row already knows
+
+
+@pytest.mark.parametrize(
+    ("row_knows", "asked"),
+    [
+        (True, {}),  # the row names the source's deployment: no read
+        (False, {"list_deployments": 1}),  # a row from before it did: found by version number
+    ],
+)
+async def test_the_terminate_names_the_sources_deployment_without_reading_it_twice(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, row_knows: bool, asked: Obj
+) -> None:
+    """The source's answer names no deployment (vendor-sparse): the terminate takes it from the
+    row, else resolves the run's version number once."""
+    async with connected(sandbox) as client:
+        fields = {} if row_knows else {"source_deployment_id": None}
+        record, _ = await resumed_with_copy(sandbox, store, config, client, **fields)
+        edit("get_run", sandbox, without("deploymentId"))
+        before = dict(sandbox.request_counts)
+        outcome = await mover(client, store).resume(record, config)
+    assert_moved_once(outcome, store, sandbox.state)
+    reads = calls_since(sandbox, before)
+    assert {k: reads.get(k) for k in asked} == asked
+    assert "get_deployment" not in reads
+    assert ("list_deployments" in reads) == (not row_knows)
