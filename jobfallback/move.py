@@ -778,7 +778,10 @@ def before_acting(claim: Claim) -> MoveOutcome | None:
         return MoveOutcome(record.source_run_id, Outcome.PARKED, record.error or "parked")
     if state == MoveState.ABANDONED:
         return MoveOutcome(record.source_run_id, Outcome.SKIPPED, "abandoned by a person")
-    if not claim.due:
-        when = f"{record.next_attempt_at:%Y-%m-%d %H:%M:%S}" if record.next_attempt_at else "later"
-        return MoveOutcome(record.source_run_id, Outcome.DEFERRED, f"backing off until {when}")
+    if not claim.due:  # a row is due unless it names its next attempt (journal.Claim)
+        return MoveOutcome(
+            record.source_run_id,
+            Outcome.DEFERRED,
+            f"backing off until {record.next_attempt_at:%Y-%m-%d %H:%M:%S}",
+        )
     return None

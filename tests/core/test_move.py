@@ -7,7 +7,6 @@ journal says, and which calls were made."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -772,17 +771,6 @@ async def test_a_pass_whose_row_was_taken_over_stops_before_the_next_step(
     assert "another sweep" in outcome.detail
     assert sandbox.request_counts["trigger"] == 0
     assert journal(store).owner == "pass-second"
-
-
-async def test_one_run_planned_twice_in_a_pass_moves_once(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
-) -> None:
-    async with connected(sandbox) as client:
-        planned = await plan(client, config)
-        one = mover(client, store)
-        outcomes = await asyncio.gather(one.move(planned), one.move(planned))
-    assert sorted(o.outcome for o in outcomes) == sorted([Outcome.MOVED, Outcome.SKIPPED])
-    assert len(copies(sandbox.state)) == 1
 
 
 async def test_the_alias_is_a_second_signal_only(

@@ -65,6 +65,10 @@ from tests.fixtures.copies import copies_of
 pytestmark = pytest.mark.anyio
 
 SOURCE_FQN = "gpu-east:ml-team"
+AGAIN = (
+    "the journal says {} but the source run is listed CREATED again; "
+    "check it by hand (nothing was done)"
+)
 MANY_RUNS = "more than one run on a move's version: adopting the oldest"
 HOUR_AGO = -timedelta(hours=1)  # a trigger mark long past the settle window
 
@@ -166,10 +170,11 @@ def test_the_policy_from_the_settings_keeps_each_setting() -> None:
 @pytest.mark.parametrize(
     ("state", "fields", "kind", "says"),
     [
-        (MoveState.PARKED, {"error": "parked after 8 attempts"}, Outcome.PARKED, "8 attempts"),
-        (MoveState.ABANDONED, {}, Outcome.SKIPPED, "abandoned"),
-        (MoveState.DONE, {}, Outcome.FLAGGED, "listed CREATED again"),
-        (MoveState.SKIPPED, {}, Outcome.FLAGGED, "listed CREATED again"),
+        (MoveState.PARKED, {"error": "parked after 8 attempts"}, Outcome.PARKED, None),
+        (MoveState.PARKED, {}, Outcome.PARKED, "parked"),  # a row parked without a reason
+        (MoveState.ABANDONED, {}, Outcome.SKIPPED, "abandoned by a person"),
+        (MoveState.DONE, {}, Outcome.FLAGGED, AGAIN.format("done")),
+        (MoveState.SKIPPED, {}, Outcome.FLAGGED, AGAIN.format("skipped")),
     ],
 )
 async def test_a_row_that_needs_no_pass_is_reported_for_its_run_and_left_alone(
@@ -179,7 +184,7 @@ async def test_a_row_that_needs_no_pass_is_reported_for_its_run_and_left_alone(
     state: MoveState,
     fields: dict[str, Any],
     kind: Outcome,
-    says: str,
+    says: str | None,
 ) -> None:
     async with connected(sandbox) as client:
         planned = await plan(client, config)
@@ -187,7 +192,7 @@ async def test_a_row_that_needs_no_pass_is_reported_for_its_run_and_left_alone(
         calls = dict(sandbox.request_counts)
         outcome = await mover(client, store).move(planned)
     assert (outcome.source_run_id, outcome.outcome) == (SOURCE_ID, kind)
-    assert says in outcome.detail  # a parked row: the reason it was parked for
+    assert outcome.detail == (says or before.error)  # a parked row: the reason it was parked for
     assert calls_since(sandbox, calls) == {}
     after = journal(store)
     assert (after.state, after.error) == (before.state, before.error)
@@ -203,7 +208,7 @@ async def test_a_row_backing_off_says_until_when_and_is_left_alone(
         outcome = await mover(client, store).move(planned)
     assert (outcome.source_run_id, outcome.outcome) == (SOURCE_ID, Outcome.DEFERRED)
     assert row.next_attempt_at is not None
-    assert f"{row.next_attempt_at:%Y-%m-%d %H:%M:%S}" in outcome.detail
+    assert outcome.detail == f"backing off until {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
     assert calls_since(sandbox, calls) == {}
 
 
@@ -281,11 +286,16 @@ async def test_a_pass_that_lost_its_lock_reports_the_run_and_writes_nothing(
 async def test_another_jobs_application_parks_the_move_saying_why(
     sandbox: SandboxServer, store: Store, config: FallbackConfig
 ) -> None:
-    sandbox.state.add_application(workspace_id=DESTINATION_WS, name=JOB_NAME)
+    theirs = sandbox.state.add_application(workspace_id=DESTINATION_WS, name=JOB_NAME)
     async with connected(sandbox) as client:
         outcome = await mover(client, store).move(await plan(client, config))
     says_why(outcome, store, Outcome.PARKED, MoveState.PARKED)
-    assert "moves retry" in outcome.detail
+    assert outcome.detail == (
+        f"destination {DESTINATION_FQN} already has an application {JOB_NAME!r} "
+        f"({theirs['id']}) that is not a fallback copy, not of job {JOB_NAME} ({JOB}); it was "
+        "left untouched: rename one of the jobs or point the config at another workspace, "
+        f"then `jobfallback moves retry {SOURCE_ID}`"
+    )
 
 
 async def test_another_jobs_fallback_copy_parks_the_move_naming_both_jobs(
@@ -321,7 +331,7 @@ async def test_a_run_planned_twice_in_a_pass_is_skipped_once_saying_why(
         outcomes = await asyncio.gather(one.move(planned), one.move(planned))
     (skipped,) = [o for o in outcomes if o.outcome != Outcome.MOVED]
     assert skipped == MoveOutcome(SOURCE_ID, Outcome.SKIPPED, skipped.detail)
-    assert "already under way" in skipped.detail
+    assert skipped.detail == "already under way in this pass"
     assert len(copies(sandbox.state)) == 1
 
 
@@ -685,7 +695,10 @@ async def test_a_put_answer_naming_nothing_and_no_label_yet_fails_without_a_trig
     async with connected(sandbox) as client:
         outcome = await mover(client, store).move(await plan(client, config))
     says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
-    assert "label" in outcome.detail
+    assert outcome.detail == (
+        "the answer to the PUT names no deployment or application, and no version in "
+        f"{DESTINATION_FQN} carries this move's label yet; the next attempt looks again"
+    )
     assert sandbox.request_counts["trigger"] == 0
 
 
@@ -1117,3 +1130,20 @@ async def test_the_terminate_names_the_sources_deployment_without_reading_it_twi
     assert {k: reads.get(k) for k in asked} == asked
     assert "get_deployment" not in reads
     assert ("list_deployments" in reads) == (not row_knows)
+
+
+async def test_a_resumed_move_copies_the_version_its_row_names(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    """The source's answer names only its version number (vendor-sparse); the row names the
+    deployment: that one is read, not looked up by number."""
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        record = left_behind(store, planned, MoveState.FAILED, error="500")
+        edit("get_run", sandbox, without("deploymentId"))
+        before = dict(sandbox.request_counts)
+        outcome = await mover(client, store).resume(record, config)
+    assert_moved_once(outcome, store, sandbox.state)
+    reads = calls_since(sandbox, before)
+    assert reads.get("get_deployment") == 1
+    assert "list_deployments" not in reads
