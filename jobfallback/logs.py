@@ -2,6 +2,8 @@
 
 Every record may carry structured fields via `extra={"fields": {...}}`; they are rendered as
 JSON keys or as `key=value` pairs. Secrets are never passed as fields (settings are masked first).
+Text from the API (names, error texts) may hold terminal escape sequences: JSON lines escape every
+control and non-ASCII character, and the text format shows them escaped (jobfallback.printable).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from jobfallback.printable import escape
 
 LogFormat = Literal["auto", "json", "text"]
 LOGGER_NAME = "jobfallback"
@@ -33,9 +37,9 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
-        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        extra = " ".join(f"{k}={escape(str(v))}" for k, v in fields.items())
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        line = f"{ts} {record.levelname:<7} {record.getMessage()}"
+        line = f"{ts} {record.levelname:<7} {escape(record.getMessage())}"
         return f"{line} {extra}" if extra else line
 
 

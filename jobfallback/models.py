@@ -6,7 +6,6 @@ TrueFoundry objects ignore unknown fields and keep unknown enum values as plain 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from jobfallback.printable import has_unsafe
 
 
 class CamelModel(BaseModel):
@@ -23,9 +24,6 @@ class CamelModel(BaseModel):
 
 
 # ---------------------------------------------------------------- fallback configs
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _non_empty(value: str | None) -> str | None:
@@ -38,9 +36,20 @@ def _non_empty(value: str | None) -> str | None:
 
 
 def _printable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and a line break would split one-line messages.
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL, line breaks, tabs)")
+    # PostgreSQL text cannot hold NUL, a line break would split one-line messages, and escape
+    # sequences or bidi overrides would drive the terminal that lists the configs.
+    if has_unsafe(value):
+        raise ValueError(
+            "must not contain control or format characters (NUL, line breaks, tabs, ESC, "
+            "bidi overrides)"
+        )
+    return value
+
+
+def _not_a_dot_segment(value: str) -> str:
+    # Ids become API path segments: "." and ".." would name another endpoint.
+    if value in (".", ".."):
+        raise ValueError("must not be . or ..; give the id the API shows")
     return value
 
 
@@ -54,6 +63,13 @@ CONFIG_TEXT_FIELDS = (
     "destination_cluster_id",
     "destination_workspace_id",
     "destination_workspace_fqn",
+)
+CONFIG_ID_FIELDS = (
+    "source_cluster_id",
+    "source_workspace_id",
+    "source_job_id",
+    "destination_cluster_id",
+    "destination_workspace_id",
 )
 
 
@@ -83,6 +99,11 @@ class FallbackConfigSpec(CamelModel):
     @classmethod
     def _no_control_characters(cls, value: str | None) -> str | None:
         return None if value is None else _printable(value)
+
+    @field_validator(*CONFIG_ID_FIELDS, mode="after")
+    @classmethod
+    def _no_dot_ids(cls, value: str | None) -> str | None:
+        return None if value is None else _not_a_dot_segment(value)
 
     @property
     def natural_key(self) -> tuple[str, str, str]:

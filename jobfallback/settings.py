@@ -6,7 +6,8 @@ Invalid values become one UsageError line naming the variable and what is allowe
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,14 +27,58 @@ _ALLOWED = {
     "TF_USER_API_TOKEN": "a TrueFoundry API token",
     "JOB_FALLBACK_ENABLED": "true or false",
     "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "a whole number of minutes from 1 to 525600",
-    "TFY_HOST": "an http(s) URL such as https://acme.truefoundry.cloud",
+    "TFY_HOST": (
+        "an https URL without credentials such as https://acme.truefoundry.cloud "
+        "(http only for a loopback address)"
+    ),
     "DATABASE_URL": "a URL such as postgresql://user:password@host:5432/dbname",
     "JOB_FALLBACK_CONCURRENCY": "a whole number from 1 to 256",
     "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 600",
     "JOB_FALLBACK_SETTLE_SECONDS": "a whole number of seconds from 0 to 86400",
     "JOB_FALLBACK_MAX_ATTEMPTS": "a whole number from 1 to 100",
     "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": "a whole number of seconds from 0 to 86400",
+    "JOB_FALLBACK_PASS_DEADLINE_SECONDS": (
+        "a whole number of seconds from 1 to 86400, below the CronJob's activeDeadlineSeconds"
+    ),
+    "JOB_FALLBACK_PUSHGATEWAY_URL": (
+        "a Pushgateway URL without credentials such as http://pushgateway.monitoring:9091"
+    ),
+    "JOB_FALLBACK_PUSHGATEWAY_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 60",
+    "JOB_FALLBACK_METRICS_FILE": "a path ending in .prom (node-exporter reads only those)",
+    "JOB_FALLBACK_WEBHOOK_URL": "an http(s) URL such as https://hooks.example.com/services/...",
+    "JOB_FALLBACK_WEBHOOK_FORMAT": "slack or json",
+    "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 60",
 }
+# Loopback names a sandbox or a port-forward listens on: the only hosts plain http may reach,
+# since the token would otherwise cross the network in clear text.
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in _LOOPBACK_NAMES
+
+
+def _check_http_url(url: str) -> None:
+    """An http(s) URL naming a host, without user:password (what would carry them would also
+    show them in a log)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    if "@" in parts.netloc:
+        raise ValueError("holds credentials")
+
+
+def _clean_token(value: str) -> str:
+    """A token as it was meant: surrounding whitespace (a trailing newline from a file or a
+    Secret) dropped; anything else outside printable ASCII refused, since the HTTP library's
+    error would quote the header, token and all. The message never shows the value."""
+    token = value.strip()
+    if not all("!" <= char <= "~" for char in token):
+        raise ValueError("holds a space, a control or a non-ASCII character; set the token alone")
+    return token
 
 
 def _env_or_field_name(name: str) -> AliasChoices:
@@ -63,36 +108,88 @@ class Settings(BaseSettings):
     job_fallback_max_attempts: int = Field(default=8, ge=1, le=100)
     # The wait after a move's first failed attempt; it doubles per attempt, up to 24 times it.
     job_fallback_retry_backoff_seconds: int = Field(default=300, ge=0, le=86400)
+    # The whole pass, listing and moves: what is unfinished then is left to the next pass. Below
+    # the chart's activeDeadlineSeconds (240), so a pass reports before Kubernetes kills it.
+    job_fallback_pass_deadline_seconds: int = Field(default=200, ge=1, le=86400)
+    # Metrics and the webhook (README "Metrics and alerts", "Notifications"): each delivery is
+    # bounded by its timeout and never changes the sweep's exit code.
+    job_fallback_pushgateway_url: str | None = None
+    job_fallback_pushgateway_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    job_fallback_metrics_file: str | None = None
+    job_fallback_metrics_instance: str | None = None  # unset: TFY_HOST's host
+    job_fallback_webhook_url: SecretStr | None = None  # it authorises posting: a secret
+    job_fallback_webhook_format: Literal["slack", "json"] = "slack"
+    job_fallback_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
-    @field_validator("tf_service_api_token", "tf_user_api_token", "database_url", mode="before")
+    @field_validator(
+        "tf_service_api_token",
+        "tf_user_api_token",
+        "database_url",
+        "job_fallback_pushgateway_url",
+        "job_fallback_metrics_file",
+        "job_fallback_metrics_instance",
+        "job_fallback_webhook_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tf_service_api_token", "tf_user_api_token", mode="before")
+    @classmethod
+    def _check_token(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return _clean_token(raw) if isinstance(raw, str) else value
 
     @field_validator("tfy_host", mode="before")
     @classmethod
     def _check_host(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        parts = urlsplit(str(value).strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        host = str(value).strip()
+        parts = urlsplit(host)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("not an http(s) URL")
-        return str(value).strip().rstrip("/")
+        if "@" in parts.netloc:
+            raise ValueError("holds credentials; the token goes in TF_SERVICE_API_TOKEN")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("plain http would send the token in clear text")
+        return host.rstrip("/")
 
     @field_validator("database_url", mode="before")
     @classmethod
     def _check_database_url(cls, value: Any) -> Any:
         if value is None:
             return None
+        from jobfallback.store import dsn  # psycopg loads only for commands that use it
+
         raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        parts = urlsplit(raw)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError("not a postgresql:// URL")
-        try:
-            parts.port  # noqa: B018  (raises on a non-numeric port)
-        except ValueError as exc:
-            raise ValueError("bad port") from exc
+        dsn.parse(raw)
         return raw
+
+    @field_validator("job_fallback_pushgateway_url")
+    @classmethod
+    def _check_pushgateway_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # prometheus_client reads a bare host:port as http.
+        url = value.strip() if "://" in value else f"http://{value.strip()}"
+        _check_http_url(url)
+        return url.rstrip("/")
+
+    @field_validator("job_fallback_metrics_file")
+    @classmethod
+    def _check_metrics_file(cls, value: str | None) -> str | None:
+        if value is not None and not value.endswith(".prom"):
+            raise ValueError("node-exporter's textfile collector ignores a file not ending .prom")
+        return value
+
+    @field_validator("job_fallback_webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_http_url(value.get_secret_value().strip())
+        return value
 
     @property
     def service_token(self) -> str | None:
@@ -116,21 +213,24 @@ class Settings(BaseSettings):
             "JOB_FALLBACK_ENABLED": self.job_fallback_enabled,
             "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": self.job_fallback_stuck_threshold_minutes,
             "TFY_HOST": self.tfy_host or "unset",
-            "DATABASE_URL": _mask_dsn(self.database_dsn) if self.database_dsn else "embedded",
+            "DATABASE_URL": _masked_dsn(self.database_dsn) if self.database_dsn else "embedded",
             "JOB_FALLBACK_CONCURRENCY": self.job_fallback_concurrency,
             "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS": self.job_fallback_http_timeout_seconds,
             "JOB_FALLBACK_SETTLE_SECONDS": self.job_fallback_settle_seconds,
             "JOB_FALLBACK_MAX_ATTEMPTS": self.job_fallback_max_attempts,
             "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": self.job_fallback_retry_backoff_seconds,
+            "JOB_FALLBACK_PASS_DEADLINE_SECONDS": self.job_fallback_pass_deadline_seconds,
+            "JOB_FALLBACK_PUSHGATEWAY_URL": self.job_fallback_pushgateway_url or "unset",
+            "JOB_FALLBACK_METRICS_FILE": self.job_fallback_metrics_file or "unset",
+            "JOB_FALLBACK_WEBHOOK_URL": "set" if self.job_fallback_webhook_url else "unset",
+            "JOB_FALLBACK_WEBHOOK_FORMAT": self.job_fallback_webhook_format,
         }
 
 
-def _mask_dsn(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{parts.username}@" if parts.username else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+def _masked_dsn(dsn: str) -> str:
+    from jobfallback.store import dsn as parsed
+
+    return parsed.masked(dsn)
 
 
 def load_settings(**overrides: Any) -> Settings:

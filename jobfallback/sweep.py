@@ -5,6 +5,11 @@ Sources are fetched concurrently, and a source's moves start as soon as it is pl
 the others are still being listed (unless --max-moves must first see them all to pick the
 oldest); the client bounds the requests in flight, so the pass is as fast as the API allows and
 never floods it.
+
+A pass has a deadline (below the CronJob's, so it reports before Kubernetes kills it): a source
+not listed by then counts as failed, and a move still under way is stopped and fails; its
+journal row lets the next pass resume it. A store error on one move (a text the database
+refuses) fails that move, not the pass.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jobfallback.errors import StoreError
 from jobfallback.logs import event, get_logger
 from jobfallback.models import (
     FallbackConfig,
@@ -28,7 +34,7 @@ from jobfallback.models import (
     SweepReport,
     workspace_conflicts,
 )
-from jobfallback.move import MoveOutcome, MovePolicy, Mover, preview
+from jobfallback.move import MoveOutcome, MovePolicy, Mover, Outcome, preview
 from jobfallback.plan import (
     Listing,
     Plan,
@@ -71,6 +77,14 @@ class SweepOptions:
     policy: MovePolicy = field(default_factory=MovePolicy)
     owner: str = field(default_factory=lambda: f"pass-{uuid.uuid4()}")  # fences journal writes
     guard: Callable[[], None] | None = None  # raises when this pass lost the sweep lock
+    deadline_seconds: float | None = None  # the whole pass; None: no deadline
+
+
+def _deadline_at(options: SweepOptions) -> float | None:
+    """The pass's deadline on the event loop's clock."""
+    if options.deadline_seconds is None:
+        return None
+    return asyncio.get_running_loop().time() + options.deadline_seconds
 
 
 @dataclass
@@ -124,6 +138,7 @@ async def _fetch_and_plan(
     *,
     now: datetime,
     threshold_minutes: int,
+    deadline_at: float | None,
 ) -> tuple[list[SourcePlan], bool]:
     """Each source's listing is planned as soon as it arrives and then dropped: only stuck runs
     are kept, so memory follows the number of moves, not the size of the fleet."""
@@ -136,7 +151,7 @@ async def _fetch_and_plan(
     async def one(group: SourceGroup) -> None:
         nonlocal done, auth_refused
         try:
-            async with in_flight:
+            async with asyncio.timeout_at(deadline_at), in_flight:
                 listings = await fetch_source(client, group)
             report.sources_scanned += 1
             report.jobs_listed += len(listings)
@@ -152,6 +167,9 @@ async def _fetch_and_plan(
         except ApiError as exc:
             report.sources_failed += 1
             event(log, logging.WARNING, "source failed", source=str(group.source), error=str(exc))
+        except TimeoutError:
+            report.sources_failed += 1
+            event(log, logging.WARNING, _DEADLINE_SOURCE, source=str(group.source))
         done += 1
         progress("sources", done, len(groups))
 
@@ -159,33 +177,45 @@ async def _fetch_and_plan(
     return parts, auth_refused
 
 
+_DEADLINE_SOURCE = "the pass deadline came before this source was listed"
+_DEADLINE_MOVE = "the pass deadline came while this move was under way; the next pass resumes it"
+
+
 class _Moves:
     """Moves under way, each started as soon as it is known; at most MOVES_IN_FLIGHT at once."""
 
-    def __init__(self, mover: Mover, progress: Progress) -> None:
+    def __init__(self, mover: Mover, progress: Progress, deadline_at: float | None) -> None:
         self._mover = mover
         self._progress = progress
+        self._deadline_at = deadline_at
         self._in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
         self._tasks: list[asyncio.Task[MoveOutcome]] = []
         self._done = 0
 
-    def _start(self, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
-        self._tasks.append(asyncio.ensure_future(self._tracked(work)))
+    def _start(self, run_id: str, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
+        self._tasks.append(asyncio.ensure_future(self._tracked(run_id, work)))
 
     def start_moves(self, planned: Iterable[PlannedMove]) -> None:
         for move in planned:
-            self._start(functools.partial(self._mover.move, move))
+            self._start(move.run.id, functools.partial(self._mover.move, move))
 
     def start_resumes(
         self, records: Iterable[MoveRecord], configs: Mapping[int, FallbackConfig]
     ) -> None:
         for record in records:
             config = None if record.config_id is None else configs.get(record.config_id)
-            self._start(functools.partial(self._mover.resume, record, config))
+            self._start(record.source_run_id, functools.partial(self._mover.resume, record, config))
 
-    async def _tracked(self, work: Callable[[], Awaitable[MoveOutcome]]) -> MoveOutcome:
-        async with self._in_flight:
-            outcome = await work()
+    async def _tracked(
+        self, run_id: str, work: Callable[[], Awaitable[MoveOutcome]]
+    ) -> MoveOutcome:
+        try:
+            async with asyncio.timeout_at(self._deadline_at), self._in_flight:
+                outcome = await work()
+        except TimeoutError:
+            outcome = _failed(run_id, _DEADLINE_MOVE)
+        except StoreError as exc:
+            outcome = _failed(run_id, f"the journal refused a write: {exc}")
         self._done += 1
         self._progress("moves", self._done, len(self._tasks))
         return outcome
@@ -204,6 +234,13 @@ class _Moves:
             task.cancel()
 
 
+def _failed(run_id: str, reason: str) -> MoveOutcome:
+    """A move this pass gave up on outside the move's own steps (logged here, since the mover
+    never got to report it)."""
+    event(log, logging.WARNING, "move failed", source_run_id=run_id, why=reason)
+    return MoveOutcome(run_id, Outcome.FAILED, reason)
+
+
 async def run_pass(
     client: TrueFoundryClient,
     configs: Sequence[FallbackConfig],
@@ -216,6 +253,7 @@ async def run_pass(
     """One full pass. A dry run writes nothing anywhere: it only reads the journal (if given) to
     show which unfinished moves a real pass would resume."""
     started = time.monotonic()
+    deadline_at = _deadline_at(options)
     report = SweepReport(dry_run=options.dry_run)
     usable, warnings = usable_configs(configs)
     for warning in warnings:
@@ -239,7 +277,7 @@ async def run_pass(
             guard=options.guard or _unguarded,
             policy=options.policy,
         )
-        moves = _Moves(mover, progress)
+        moves = _Moves(mover, progress, deadline_at)
     # Without a cap every stuck run moves, so a source's moves start as soon as it is planned,
     # alongside the listing of the others; a cap must see every source first to pick the oldest.
     streaming = moves is not None and options.max_moves is None
@@ -257,6 +295,7 @@ async def run_pass(
             on_plan,
             now=now,
             threshold_minutes=options.threshold_minutes,
+            deadline_at=deadline_at,
         )
     except BaseException:
         if moves is not None:

@@ -22,6 +22,12 @@ _APP_ENV = (
     "TFY_HOST",
     "DATABASE_URL",
     "JOBFALLBACK_DATA_DIR",
+    # A developer's own Pushgateway or Slack webhook must never hear from a test's sweep.
+    "JOB_FALLBACK_PUSHGATEWAY_URL",
+    "JOB_FALLBACK_METRICS_FILE",
+    "JOB_FALLBACK_METRICS_INSTANCE",
+    "JOB_FALLBACK_WEBHOOK_URL",
+    "JOB_FALLBACK_WEBHOOK_FORMAT",
 )
 
 

@@ -40,3 +40,19 @@ def test_debug_is_filtered_at_info(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("json")
     event(get_logger("x"), logging.DEBUG, "noise")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_terminal_controls_from_the_api_are_escaped_in_either_format(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging(fmt)  # type: ignore[arg-type]
+    hostile = "train\x1b]0;pwned\x07\x1b[2J\u202e\x00"
+    event(get_logger("sweep"), logging.WARNING, f"move failed: {hostile}", job=hostile)
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1
+    assert not any(char in line for char in "\x1b\x07\u202e\x00")
+    if fmt == "text":
+        assert "job=train\\x1b]0;pwned\\x07\\x1b[2J\\u202e\\x00" in line
+    else:
+        assert json.loads(line)["job"] == hostile  # JSON keeps the text, escaped on the wire

@@ -48,6 +48,12 @@ def test_user_token_falls_back_to_service_token(monkeypatch: pytest.MonkeyPatch)
         ("JOB_FALLBACK_CONCURRENCY", "0", "whole number"),
         ("JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "0", "seconds above 0"),
         ("JOB_FALLBACK_HTTP_TIMEOUT_SECONDS", "soon", "seconds above 0"),
+        ("JOB_FALLBACK_PASS_DEADLINE_SECONDS", "0", "below the CronJob's activeDeadlineSeconds"),
+        ("DATABASE_URL", "postgresql://u:p@w@h/db", "percent-encode"),
+        ("DATABASE_URL", "postgresql://u:p/w@h/db", "percent-encode"),
+        ("TFY_HOST", "http://acme.truefoundry.cloud", "clear text"),
+        ("TFY_HOST", "https://u:pw@acme.truefoundry.cloud", "holds credentials"),
+        ("TF_SERVICE_API_TOKEN", "tok\x1ben", "a TrueFoundry API token"),
     ],
 )
 def test_bad_values_name_the_variable_and_what_is_allowed(
@@ -72,13 +78,24 @@ def test_bad_setting_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     assert "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES" in lines[0]
 
 
+def test_a_token_loses_its_surrounding_whitespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_SERVICE_API_TOKEN", "  tok-123\r\n")
+    monkeypatch.setenv("TF_USER_API_TOKEN", "\tuser-456\n")
+    settings = load_settings()
+    assert (settings.service_token, settings.user_token) == ("tok-123", "user-456")
+
+
+def test_the_pass_deadline_defaults_below_the_chart_deadline() -> None:
+    assert load_settings().job_fallback_pass_deadline_seconds == 200  # the chart's is 240
+
+
 def test_masked_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_SERVICE_API_TOKEN", "tok-secret-123")
     monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw-secret-456@db:5432/jf")
     shown = str(load_settings().masked())
     assert "tok-secret-123" not in shown
     assert "pw-secret-456" not in shown
-    assert "db:5432" in shown
+    assert load_settings().masked()["DATABASE_URL"] == "postgresql://db:5432/jf"
 
 
 def test_sweep_flags_override_enabled_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:

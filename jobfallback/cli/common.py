@@ -13,6 +13,7 @@ import typer
 from pydantic import BaseModel
 
 from jobfallback.errors import JobFallbackError
+from jobfallback.printable import escape
 from jobfallback.settings import Settings, load_settings
 from jobfallback.truefoundry import TrueFoundryClient
 
@@ -25,8 +26,32 @@ class Output(StrEnum):
 OutputOption = typer.Option(
     Output.text, "--output", "-o", help="text for people, json for scripts."
 )
+
+
+def _no_password(value: str | None) -> str | None:
+    """A flag shows in the process list: a URL with a password belongs in DATABASE_URL."""
+    if value is None:
+        return None
+    from jobfallback.store import dsn
+
+    try:
+        params = dsn.parse(value)
+    except dsn.DsnError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if params.get("password"):
+        raise typer.BadParameter(
+            "must not carry a password (flags show in the process list); "
+            "set DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass"
+        )
+    return value
+
+
 DatabaseUrlOption = typer.Option(
-    None, "--database-url", help="PostgreSQL URL (env DATABASE_URL; unset: embedded PostgreSQL)."
+    None,
+    "--database-url",
+    callback=_no_password,
+    help="PostgreSQL URL without a password (env DATABASE_URL, which may hold one; "
+    "unset: embedded PostgreSQL).",
 )
 HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL (env TFY_HOST).")
 
@@ -56,8 +81,14 @@ def settings_from(**overrides: Any) -> Settings:
         return load_settings(**overrides)
 
 
+def echo(text: str, *, err: bool = False) -> None:
+    """Print our own (possibly multi-line) text; any unsafe character a value brought along
+    (an API name, an error text) is shown escaped, never obeyed by the terminal."""
+    typer.echo(escape(text, keep_newlines=True), err=err)
+
+
 def fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    echo(f"error: {escape(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -90,10 +121,11 @@ def print_json(value: Any) -> None:
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
     """A plain aligned table: readable in a terminal and in CI logs alike."""
     if not rows:
-        typer.echo(empty)
+        echo(empty)
         return
-    cells = [[("-" if c is None else str(c)) for c in row] for row in rows]
+    # Each cell is one value on one line: a line break in it is escaped too.
+    cells = [[("-" if c is None else escape(str(c))) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    typer.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

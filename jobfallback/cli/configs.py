@@ -20,6 +20,7 @@ from jobfallback.cli.common import (
     DatabaseUrlOption,
     Output,
     OutputOption,
+    echo,
     exit_on_error,
     fail,
     print_json,
@@ -141,7 +142,7 @@ def show(
     fields = {"id": fields.pop("id"), **fields}  # people look for the id first
     width = max(map(len, fields))
     for key, value in fields.items():
-        typer.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
+        echo(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
 @app.command()
@@ -215,13 +216,13 @@ def remove(
                 f"remove {_label(config)}: {source} ({job}) -> {destination}?", abort=True
             )
         store.configs.remove(config_id)
-    typer.echo(f"removed {_label(config)}")
+    echo(f"removed {_label(config)}")
 
 
 def _set_enabled(config_id: int, enabled: bool, database_url: str | None) -> None:
     with opened_store(database_url) as store:
         config = store.configs.set_enabled(config_id, enabled)
-    typer.echo(f"{_label(config)} {'enabled' if enabled else 'disabled'}")
+    echo(f"{_label(config)} {'enabled' if enabled else 'disabled'}")
 
 
 @app.command()
@@ -242,17 +243,38 @@ def disable(
     _set_enabled(config_id, False, database_url)
 
 
+# Thousands of configs fit in well under this; a larger file is a mistake, not a fleet.
+MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024
+
+
 def _read_document(file: str) -> Any:
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        if file == "-":
+            raw = sys.stdin.buffer.read(MAX_CONFIG_FILE_BYTES + 1)
+        else:
+            with Path(file).open("rb") as handle:
+                raw = handle.read(MAX_CONFIG_FILE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_FILE_BYTES:
+        raise UsageError(
+            f"{file} is over {MAX_CONFIG_FILE_BYTES // (1024 * 1024)} MiB; "
+            "split the configs over several files"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{file} is not UTF-8 text; save it as UTF-8") from None
     try:
         return yaml.safe_load(text)  # JSON is YAML too
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise UsageError(f"{file} is not valid YAML or JSON{line}; fix the syntax") from None
+    except RecursionError:
+        raise UsageError(
+            f"{file} is nested too deeply; a config file is a flat list of configs"
+        ) from None
 
 
 def _print_diff(diff: ImportDiff) -> None:
@@ -263,7 +285,7 @@ def _print_diff(diff: ImportDiff) -> None:
     rows += [("remove", c.id, c.name, *_route(c), "") for c in diff.removed]
     headers = ("action", "id", "name", "source", "job", "destination", "changes")
     print_table(headers, rows, empty="no changes")
-    typer.echo(
+    echo(
         f"{len(diff.added)} added, {len(diff.updated)} updated, {len(diff.removed)} removed, "
         f"{len(diff.unchanged)} unchanged" + (" (dry run: nothing written)" if diff.dry_run else "")
     )
@@ -285,7 +307,7 @@ def import_configs(
         specs = parse_import(document)
     except InvalidImport as exc:
         for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
+            echo(f"error: {problem}", err=True)
         raise fail(f"{exc} ({file})", exc.exit_code) from None
     with opened_store(database_url) as store:
         diff = store.configs.apply_import(specs, prune=prune, dry_run=dry_run)
@@ -317,7 +339,7 @@ def export(
             Path(file).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {file}: {exc.strerror}") from None
-    typer.echo(f"exported {len(configs)} configs to {file}", err=True)
+    echo(f"exported {len(configs)} configs to {file}", err=True)
 
 
 # The config commands that ask the API live in their own module.

@@ -17,6 +17,7 @@ from jobfallback.cli.common import (
     Output,
     OutputOption,
     api_client,
+    echo,
     exit_on_error,
     fail,
     print_json,
@@ -71,7 +72,7 @@ def validate(
     elif problems:
         _print_problems(problems)
     else:
-        typer.echo(f"All {len(configs)} configs are valid.")
+        echo(f"All {len(configs)} configs are valid.")
     raise typer.Exit(1 if problems else 0)
 
 
@@ -88,9 +89,9 @@ def backfill_fqn(
         for config_id, fqn in sorted(found.items()):
             if not dry_run:
                 store.configs.set_destination_fqn(config_id, fqn)
-            typer.echo(f"{'would set' if dry_run else 'set'} config {config_id} FQN to {fqn}")
+            echo(f"{'would set' if dry_run else 'set'} config {config_id} FQN to {fqn}")
     if problems:
         _print_problems(problems)
         raise typer.Exit(1)
     if not found:
-        typer.echo("No config lacks a destination FQN.")
+        echo("No config lacks a destination FQN.")

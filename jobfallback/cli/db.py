@@ -11,6 +11,7 @@ from jobfallback.cli.common import (
     DatabaseUrlOption,
     Output,
     OutputOption,
+    echo,
     exit_on_error,
     print_json,
     print_table,
@@ -38,9 +39,9 @@ def upgrade(database_url: str | None = DatabaseUrlOption) -> None:
     with opened_store(database_url, require_schema=False) as store:
         applied = store.upgrade()
     for label in applied:
-        typer.echo(f"applied {label}")
+        echo(f"applied {label}")
     if not applied:
-        typer.echo("schema is current")
+        echo("schema is current")
 
 
 @app.command()

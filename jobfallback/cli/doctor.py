@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import typer
 
-from jobfallback.cli.common import DatabaseUrlOption, HostOption, api_client
+from jobfallback.cli.common import DatabaseUrlOption, HostOption, api_client, echo
 from jobfallback.errors import JobFallbackError
 from jobfallback.settings import Settings, load_settings
 from jobfallback.store import open_store
@@ -55,9 +55,9 @@ def doctor(
     try:
         settings = load_settings(tfy_host=host, database_url=database_url)
     except JobFallbackError as exc:
-        typer.echo(f"FAIL settings: {exc}")
+        echo(f"FAIL settings: {exc}")
         raise typer.Exit(1) from None
-    typer.echo(
+    echo(
         f"ok   settings: enabled={settings.job_fallback_enabled}, "
         f"threshold={settings.job_fallback_stuck_threshold_minutes} min"
     )
@@ -65,8 +65,8 @@ def doctor(
     failed = 0
     for name, check in checks.items():
         try:
-            typer.echo(f"ok   {name}: {check(settings)}")
+            echo(f"ok   {name}: {check(settings)}")
         except JobFallbackError as exc:
             failed += 1
-            typer.echo(f"FAIL {name}: {exc}")
+            echo(f"FAIL {name}: {exc}")
     raise typer.Exit(1 if failed else 0)

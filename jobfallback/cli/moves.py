@@ -16,6 +16,7 @@ from jobfallback.cli.common import (
     DatabaseUrlOption,
     Output,
     OutputOption,
+    echo,
     fail,
     print_json,
     print_table,
@@ -131,7 +132,7 @@ def list_moves(
         )
     print_table(_HEADERS, rows, empty=empty)
     if more:
-        typer.echo(f"\nthe {limit} most recently updated shown; --limit N shows more")
+        echo(f"\nthe {limit} most recently updated shown; --limit N shows more")
 
 
 def _resume_step(record: MoveRecord) -> str | None:
@@ -165,7 +166,7 @@ def show(
     fields["copyMayExist"] = "yes" if record.has_destination_run else "no"
     width = max(map(len, fields))
     for key, value in fields.items():
-        typer.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
+        echo(f"{key.ljust(width)}  {'-' if value is None else value}")
 
 
 @app.command()
@@ -180,7 +181,7 @@ def retry(
     was = f"was {before.state.value}"
     if before.attempts:
         was += f" after {_attempts(before.attempts)}"
-    typer.echo(f"move of run {source_run_id} is due again ({was}): the next sweep attempts it")
+    echo(f"move of run {source_run_id} is due again ({was}): the next sweep attempts it")
 
 
 @app.command()
@@ -199,4 +200,4 @@ def abandon(
         )
     else:
         tail = "nothing at the destination was changed"
-    typer.echo(f"move of run {source_run_id} abandoned: the source stays where it is; {tail}")
+    echo(f"move of run {source_run_id} abandoned: the source stays where it is; {tail}")

@@ -18,6 +18,7 @@ from jobfallback.cli.common import (
     Output,
     OutputOption,
     api_client,
+    echo,
     exit_on_error,
     print_json,
     print_table,
@@ -28,6 +29,7 @@ from jobfallback.logs import LogFormat, event, get_logger, setup_logging
 from jobfallback.models import MoveState, PlannedMove
 from jobfallback.move import MoveOutcome, MovePolicy
 from jobfallback.plan import Source
+from jobfallback.publish import SweepFacts, publish
 from jobfallback.settings import Settings
 from jobfallback.store import open_store
 from jobfallback.sweep import Progress, SweepOptions, SweepResult, no_progress, run_pass
@@ -117,14 +119,14 @@ def _render(result: SweepResult, output: Output) -> None:
     print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=empty)
     if result.resumes:
         verb = "would resume" if result.report.dry_run else "resumed"
-        typer.echo(f"\n{verb} {len(result.resumes)} unfinished move(s) of earlier passes:")
+        echo(f"\n{verb} {len(result.resumes)} unfinished move(s) of earlier passes:")
         for record in result.resumes:
-            typer.echo(
+            echo(
                 f"  {record.source_run_name} ({record.source_application_name}) -> "
                 f"{record.destination_workspace_fqn}, was {record.state.value}"
             )
     r = result.report
-    typer.echo(
+    echo(
         f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
         f" ({r.sources_failed} failed)"
         f"{f' ({r.sources_refused} refused)' if r.sources_refused else ''}"
@@ -148,17 +150,24 @@ _LOCK_HELD = "another sweep holds the lock; exiting"
 
 
 def _execute(
-    settings: Settings, token: str, host: str, options: SweepOptions, progress: Progress
+    settings: Settings,
+    token: str,
+    host: str,
+    options: SweepOptions,
+    progress: Progress,
+    facts: SweepFacts,
 ) -> SweepResult | None:
     """The pass's result, or None when another sweep holds the lock."""
     with open_store(settings.database_dsn) as store:
         configs = store.configs.list(enabled_only=True)
+        facts.configs = configs
 
         async def run() -> SweepResult:
             # A dry run only reads the journal, to show what a real pass would resume.
             async with api_client(
                 settings, token, host, concurrency=settings.job_fallback_concurrency
             ) as client:
+                facts.api = client
                 return await run_pass(
                     client,
                     configs,
@@ -213,6 +222,19 @@ def sweep(
         help="Seconds to wait for an API answer (env JOB_FALLBACK_HTTP_TIMEOUT_SECONDS; "
         "default 30).",
     ),
+    pushgateway_url: str | None = typer.Option(
+        None,
+        "--pushgateway-url",
+        metavar="URL",
+        help="Push this sweep's metrics to this Pushgateway (env JOB_FALLBACK_PUSHGATEWAY_URL).",
+    ),
+    metrics_file: str | None = typer.Option(
+        None,
+        "--metrics-file",
+        metavar="PATH.prom",
+        help="Write this sweep's metrics for node-exporter's textfile collector "
+        "(env JOB_FALLBACK_METRICS_FILE).",
+    ),
     output: Output = OutputOption,
     log_format: str = LogFormatOption,
     host: str | None = HostOption,
@@ -236,44 +258,56 @@ def sweep(
         job_fallback_concurrency=concurrency,
         job_fallback_enabled=enabled,
         job_fallback_http_timeout_seconds=http_timeout,
+        job_fallback_pushgateway_url=pushgateway_url,
+        job_fallback_metrics_file=metrics_file,
     )
     event(log, logging.INFO, "sweep starting", dry_run=dry_run, **settings.masked())
-    if not dry_run and not settings.job_fallback_enabled:
-        raise _skip(
-            output,
-            logging.INFO,
-            "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
-            "`jobfallback sweep --dry-run` shows what would move",
+    # Every exit from here on is a typer.Exit: its code goes into the metrics, and the
+    # metrics and the webhook go out after the report and the last log line.
+    facts = SweepFacts.of(settings, dry_run=dry_run)
+    try:
+        if not dry_run and not settings.job_fallback_enabled:
+            raise _skip(
+                output,
+                logging.INFO,
+                "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
+                "`jobfallback sweep --dry-run` shows what would move",
+            )
+        token = settings.service_token
+        if token is None:
+            raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
+        host = require_host(settings)
+        options = SweepOptions(
+            policy=MovePolicy.of(
+                settle_seconds=settings.job_fallback_settle_seconds,
+                max_attempts=settings.job_fallback_max_attempts,
+                backoff_seconds=settings.job_fallback_retry_backoff_seconds,
+            ),
+            threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
+            dry_run=dry_run,
+            max_moves=max_moves,
+            source=only,
+            deadline_seconds=settings.job_fallback_pass_deadline_seconds,
         )
-    token = settings.service_token
-    if token is None:
-        raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
-    host = require_host(settings)
-    options = SweepOptions(
-        policy=MovePolicy.of(
-            settle_seconds=settings.job_fallback_settle_seconds,
-            max_attempts=settings.job_fallback_max_attempts,
-            backoff_seconds=settings.job_fallback_retry_backoff_seconds,
-        ),
-        threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
-        dry_run=dry_run,
-        max_moves=max_moves,
-        source=only,
-    )
-    show_progress = output == Output.text and sys.stderr.isatty()
-    with exit_on_error(), _progress_display(show_progress) as progress:
-        result = _execute(settings, token, host, options, progress)
-    if result is None:
-        raise _skip(output, logging.INFO, _LOCK_HELD)
-    _render(result, output)
-    event(
-        log,
-        logging.INFO,
-        "sweep finished",
-        exit_code=result.exit_code,
-        **result.report.model_dump(exclude={"warnings"}),
-    )
-    raise typer.Exit(result.exit_code)
+        show_progress = output == Output.text and sys.stderr.isatty()
+        with exit_on_error(), _progress_display(show_progress) as progress:
+            result = _execute(settings, token, host, options, progress, facts)
+        if result is None:
+            facts.lock_held_by_other = True
+            raise _skip(output, logging.INFO, _LOCK_HELD)
+        facts.result = result
+        _render(result, output)
+        event(
+            log,
+            logging.INFO,
+            "sweep finished",
+            exit_code=result.exit_code,
+            **result.report.model_dump(exclude={"warnings"}),
+        )
+        raise typer.Exit(result.exit_code)
+    except typer.Exit as done:
+        publish(settings, facts, exit_code=done.exit_code)
+        raise
 
 
 def history(

@@ -1,7 +1,11 @@
 """Connections, and the one place psycopg errors become domain errors.
 
-Messages name the server as host:port (parsed with psycopg's conninfo) and never carry the user's
-password, even when the server or libpq echoes parts of the DSN.
+Messages name the server as host:port (libpq's own reading of the URL, store/dsn.py) and
+never carry the user's password, even when the server or libpq echoes parts of the DSN.
+
+TLS: unless the URL (or PGSSLMODE) says otherwise, libpq's default `sslmode=prefer` applies:
+TLS whenever the server offers it, without checking the server's certificate. Set
+`?sslmode=verify-full&sslrootcert=...` to require TLS with a verified server.
 """
 
 from __future__ import annotations
@@ -10,13 +14,15 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg import conninfo
 from psycopg.rows import DictRow, dict_row
 
 from jobfallback.errors import ConstraintViolation, StoreError, StoreUnavailable, UsageError
+from jobfallback.printable import escape
+from jobfallback.redact import scrub
+from jobfallback.store import dsn as dsns
 from jobfallback.store.constraints import MESSAGES
 
 Connection = psycopg.Connection[DictRow]
@@ -28,21 +34,18 @@ _DEFAULTS = {"connect_timeout": "10", "application_name": "jobfallback"}
 _LIBPQ_REASON = re.compile(r"connection to server (?:at|on) .*? failed: (?P<reason>.+)")
 
 
-def _params(dsn: str) -> dict[str, Any]:
+def _params(dsn: str) -> dict[str, str]:
     try:
-        return conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
+        return dsns.parse(dsn)
+    except dsns.DsnError as exc:
         raise UsageError(
-            "DATABASE_URL is not a valid PostgreSQL URL; "
-            "use postgresql://user:password@host:5432/dbname"
+            f"DATABASE_URL is invalid ({exc}); use postgresql://user:password@host:5432/dbname"
         ) from None
 
 
 def target_of(dsn: str) -> str:
     """`host:port` of a DSN, for messages: never the user or the password."""
-    params = _params(dsn)
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    return f"{host}:{params.get('port') or 5432}"
+    return dsns.target(_params(dsn))
 
 
 def _reason(exc: psycopg.Error, secret: str | None) -> str:
@@ -51,8 +54,7 @@ def _reason(exc: psycopg.Error, secret: str | None) -> str:
     line = (
         (match.group("reason") if match else text).splitlines()[0] if text else type(exc).__name__
     )
-    line = " ".join(line.split())
-    return line.replace(secret, "***") if secret else line
+    return escape(scrub(" ".join(line.split()), secret))
 
 
 def _constraint_message(exc: psycopg.errors.IntegrityError) -> str:

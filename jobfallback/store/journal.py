@@ -18,6 +18,7 @@ from psycopg import sql
 
 from jobfallback.errors import JobFallbackError, StoreError, UsageError
 from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
+from jobfallback.printable import escape
 from jobfallback.store.connection import Database
 
 
@@ -194,7 +195,9 @@ class MoveJournal:
         }
         params.update(
             state=str(state),
-            error=error,
+            # An error often quotes the API: a NUL there is refused by PostgreSQL, and what is
+            # stored is later printed (`history`), so control characters are kept escaped.
+            error=None if error is None else escape(error),
             attempts=attempts,
             source_run_id=source_run_id,
             owner=owner,

@@ -3,10 +3,15 @@
 `concurrency` one-connection httpx clients per client object (see connections.py for why),
 lent one per request, so at most `concurrency` requests are in flight. Every attempt is counted
 in `calls`, every retry in `retries`.
+
+No answer can hold or flood a sweep: each attempt, from connect to last byte, ends within its
+deadline (a server dripping its answer byte by byte never resets a read timeout for long), and
+a body is read up to MAX_BODY_BYTES only (a larger one fails the attempt before it is parsed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import itertools
@@ -26,6 +31,7 @@ from jobfallback.models import Application, Deployment, JobRun, Workspace, versi
 from jobfallback.truefoundry.connections import ConnectionSlots, one_connection_client
 from jobfallback.truefoundry.errors import (
     ApiError,
+    TransportError,
     bad_response,
     error_from_response,
     transport_error,
@@ -38,6 +44,8 @@ log = get_logger("truefoundry")
 M = TypeVar("M", bound=BaseModel)
 
 _API = "/api/svc/v1"
+# The largest answer read: a page of 100 applications with their manifests is well under 1 MiB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class TerminateOutcome(StrEnum):
@@ -57,10 +65,14 @@ class _Answer(NamedTuple):
 
 
 def _segment(value: str) -> str:
-    """One path segment, whatever the id holds: "/" escaped, and "." or ".." escaped too
-    (httpx would resolve them as dot segments and call another endpoint)."""
-    escaped = quote(value, safe="")
-    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
+    """One path segment, "/" and all escaped. The ids "." and ".." are refused: escaped or not,
+    a server or proxy that normalises the path would read them as another endpoint."""
+    if value in (".", ".."):
+        raise ApiError(
+            f"refused the id {value!r}: as a path segment it names another endpoint",
+            endpoint="path",
+        )
+    return quote(value, safe="")
 
 
 def _query(**params: str | int | None) -> dict[str, str | int]:
@@ -109,6 +121,7 @@ class TrueFoundryClient:
     ) -> None:
         self._host = host.rstrip("/")
         self._token = token
+        self._deadline = read_timeout  # each attempt, connect to last byte
         self._concurrency = concurrency
         self._retry = retry
         self._page_size = page_size
@@ -123,6 +136,9 @@ class TrueFoundryClient:
         )
         self.calls: collections.Counter[str] = collections.Counter()
         self.retries: collections.Counter[str] = collections.Counter()
+        # (endpoint, "2xx".."5xx") of each attempt that got an answer; `calls` minus these are
+        # the attempts that got none (the metrics' status_class "none").
+        self.answered: collections.Counter[tuple[str, str]] = collections.Counter()
         self.skipped_items: list[str] = []
 
     def __repr__(self) -> str:
@@ -394,10 +410,20 @@ class TrueFoundryClient:
     ) -> _Answer:
         self.calls[endpoint] += 1
         async with self._slots.lend() as http:
+            request = http.build_request(method, path, params=params, json=json)
             try:
-                response = await http.request(method, path, params=params, json=json)
+                async with asyncio.timeout(self._deadline):
+                    response, too_large = await _read_capped(http, request)
+            except TimeoutError:
+                # Like a read timeout: a read is tried again, a write may have applied.
+                cause = httpx.ReadTimeout("attempt deadline", request=request)
+                raise TransportError(
+                    f"{where(request)}: no complete answer within {self._deadline:g}s",
+                    endpoint=endpoint,
+                ) from cause
             except httpx.TransportError as exc:
                 raise transport_error(exc, endpoint, secret=self._token) from exc
+        self.answered[endpoint, f"{response.status_code // 100}xx"] += 1
         if log.isEnabledFor(logging.DEBUG):  # formatting every request's line costs when unused
             event(
                 log,
@@ -407,6 +433,8 @@ class TrueFoundryClient:
                 status=response.status_code,
                 attempt=attempt,
             )
+        if too_large:
+            raise bad_response(response, endpoint, f"body over {MAX_BODY_BYTES} bytes, not read")
         if not response.is_success:
             raise error_from_response(
                 response,
@@ -416,5 +444,38 @@ class TrueFoundryClient:
             )
         try:
             return _Answer(response, response.json())
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise bad_response(response, endpoint, "body is not JSON") from exc
+
+
+async def _read_capped(
+    http: httpx.AsyncClient, request: httpx.Request
+) -> tuple[httpx.Response, bool]:
+    """The answer with its (decoded, so a compressed bomb counts at its real size) body read
+    up to MAX_BODY_BYTES, and whether there was more: then the body is left empty and the rest
+    is never read (the connection is closed, not drained)."""
+    response = await http.send(request, stream=True)
+    body = bytearray()
+    try:
+        declared = response.headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        if not too_large:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    too_large = True
+                    break
+    finally:
+        await response.aclose()
+    # A plain in-memory answer; the body is decoded already, so without Content-Encoding.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
+    extensions = {k: v for k, v in response.extensions.items() if k == "reason_phrase"}
+    content = b"" if too_large else bytes(body)
+    answer = httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=content,
+        request=request,
+        extensions=extensions,
+    )
+    return answer, too_large

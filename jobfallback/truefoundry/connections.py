@@ -6,6 +6,10 @@ connection's socket whether it expired, so its CPU cost per request grows with t
 against a 50 ms API, 16 pooled connections served ~150 requests/s where 16 one-connection
 clients serve ~300. Taking a slot from the queue is O(1), and the queue is also the bound on
 the requests in flight.
+
+Each client builds its own transports (no transport of ours is passed in), so httpx honours
+HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY as the operator set them: a custom transport
+would make httpx skip them, and a sweep would bypass its egress proxy.
 """
 
 from __future__ import annotations
@@ -62,15 +66,20 @@ def one_connection_client(
     timeout: httpx.Timeout,
     transport: httpx.AsyncBaseTransport | None,
 ) -> Callable[[], httpx.AsyncClient]:
-    """A factory of clients that keep one connection each (or all use `transport`, in tests)."""
+    """A factory of clients that keep one connection each (or all use `transport`, in tests).
+    A proxy from the environment gets the same one-connection limit and TLS context."""
 
     https = urlsplit(base_url).scheme == "https"
 
     def make() -> httpx.AsyncClient:
-        own = transport or httpx.AsyncHTTPTransport(
+        return httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
             verify=_tls_context(https),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            trust_env=True,
         )
-        return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=own)
 
     return make

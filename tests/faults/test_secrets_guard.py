@@ -61,3 +61,26 @@ def test_the_hook_leaves_clean_output_alone() -> None:
     register_secret(SECRET)
     report = judged([("Captured stdout call", "token: set")])
     assert report.outcome == "passed"
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        f"Illegal header value b'Bearer {SECRET}\\n'",  # bytes, escaped by the HTTP library
+        f'{{"token": "{SECRET}\\t"}}',  # JSON
+        f"echoed: {SECRET[:14]}...",  # cut off by a proxy or a truncated line
+    ],
+)
+def test_escaped_and_partial_forms_are_leaks_too(shown: str) -> None:
+    register_secret(SECRET)
+    assert leaked(shown) == [SECRET]
+    report = judged([("Captured stderr call", shown)])
+    assert report.outcome == "failed"
+    assert all(SECRET[:12] not in content for _, content in report.sections)
+
+
+def test_a_secret_with_a_control_character_is_found_in_its_escaped_form() -> None:
+    secret = "tok-with-newline-9a8b\n"
+    register_secret(secret)
+    assert leaked(repr(f"Bearer {secret}".encode()))
+    assert leaked(secret.strip()[:12])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from jobfallback.errors import UsageError
 from jobfallback.models import FallbackConfigSpec
 from jobfallback.store import open_store
-from jobfallback.store.embedded import DATA_DIR_ENV
+from jobfallback.store.embedded import DATA_DIR_ENV, pgdata_of
 
 pytestmark = pytest.mark.embedded
 
@@ -30,6 +31,8 @@ def data_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="jobfallback-test-") as directory:
         monkeypatch.setenv(DATA_DIR_ENV, directory)
         yield Path(directory)
+        # As root the data lives outside it, in the server user's home.
+        shutil.rmtree(pgdata_of(Path(directory)), ignore_errors=True)
 
 
 def test_embedded_server_starts_once_keeps_data_and_stops(
@@ -38,11 +41,14 @@ def test_embedded_server_starts_once_keeps_data_and_stops(
     with open_store(None) as store:
         store.configs.add(SPEC)
     first = capsys.readouterr().err
+    # As root the data lives in the server user's home (store/embedded.py says why).
+    pgdata = pgdata_of(data_dir)
     assert first == (
-        f"jobfallback: started an embedded PostgreSQL in {data_dir / 'pgdata'} "
+        f"jobfallback: started an embedded PostgreSQL in {pgdata} "
         "(set DATABASE_URL to use your own server)\n"
     )
-    assert not (data_dir / "pgdata" / "postmaster.pid").exists()  # stopped on exit
+    assert (pgdata / "PG_VERSION").exists()
+    assert not (pgdata / "postmaster.pid").exists()  # stopped on exit
 
     with open_store(None) as store:
         assert [c.spec() for c in store.configs.list()] == [SPEC]
