@@ -30,6 +30,10 @@ CONFIG = {
     "destinationWorkspaceId": "ws-b",
     "destinationWorkspaceFqn": "cluster-b:team-b",
 }
+WEBHOOK_URL = "https://hooks.example.com/services/T0/B0/whk-chart-secret"
+PUSHGATEWAY_URL = "http://prometheus-pushgateway.monitoring:9091"
+# What the chart passes as JOB_FALLBACK_METRICS_INSTANCE by default: <namespace>/<release>.
+INSTANCE = f"{NAMESPACE}/{RELEASE}"
 # CloudNativePG's Secret for a Cluster named "pg": it holds the URL under "uri".
 CNPG_SECRET = "pg-app"
 CA_VOLUME = {"name": "db-ca", "secret": {"secretName": "db-ca"}}
@@ -142,6 +146,19 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             ],
         }
     ),
+    # Metrics pushed, the alerts, the webhook in the rendered Secret, the NetworkPolicy.
+    "metrics": with_required(
+        secret={"serviceToken": TOKEN, "databaseUrl": DATABASE_URL, "webhookUrl": WEBHOOK_URL},
+        metrics={
+            "pushgateway": {"url": PUSHGATEWAY_URL},
+            "prometheusRule": {
+                "enabled": True,
+                "labels": {"release": "kube-prometheus-stack"},
+                "additionalAlertLabels": {"team": "platform"},
+            },
+        },
+        networkPolicy={"enabled": True},
+    ),
     "no-db-upgrade": with_required(database={"upgrade": False}),
     "configs": with_required(configs=[CONFIG], configsPrune=True),
     "suspend": with_required(suspend=True),
@@ -182,6 +199,17 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         podLabels={"sidecar.istio.io/inject": "false"},
         podAnnotations={"prometheus.io/scrape": "false"},
         priorityClassName="low",
+        metrics={
+            "pushgateway": {"url": "https://pushgateway.example.com", "timeoutSeconds": 2.5},
+            "instance": "acme/prod",
+            "prometheusRule": {
+                "enabled": True,
+                "noSuccessForSeconds": 1800,
+                "disabledFor": "12h",
+                "tokenMissingFor": "5m",
+            },
+        },
+        notifications={"webhook": {"format": "json", "timeoutSeconds": 20}},
         nodeSelector={"kubernetes.io/os": "linux"},
         tolerations=[{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
         affinity={

@@ -19,6 +19,7 @@ from tests.chart.helm import (
     FULLNAME,
     TOKEN,
     VALUE_SETS,
+    WEBHOOK_URL,
     Rendered,
     container,
     env,
@@ -85,6 +86,11 @@ def test_settings_reach_the_sweep_as_environment(chart: helm_python.Chart) -> No
         "JOB_FALLBACK_ENABLED": "true",
         "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "15",
         "JOB_FALLBACK_CONCURRENCY": "4",
+        "JOB_FALLBACK_PASS_DEADLINE_SECONDS": "180",
+        # Metrics and webhook settings (tests/chart/test_metrics.py).
+        "JOB_FALLBACK_METRICS_INSTANCE": "ns/rel",
+        "JOB_FALLBACK_WEBHOOK_FORMAT": "slack",
+        "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": "10",
     }
     assert container(cronjob)["args"] == ["sweep", "--log-format", "text"]
 
@@ -110,7 +116,7 @@ def test_secrets_appear_in_no_object_but_the_secret(
     chart: helm_python.Chart, value_set: str
 ) -> None:
     rendered = render(chart, VALUE_SETS[value_set])
-    needles = [TOKEN, DATABASE_URL, "db-password-42"]
+    needles = [TOKEN, DATABASE_URL, "db-password-42", WEBHOOK_URL, "whk-chart-secret"]
     needles += [base64.b64encode(n.encode()).decode() for n in needles]
     for obj in rendered.objects:
         if obj["kind"] == "Secret":
@@ -158,6 +164,12 @@ def test_rendered_token_secret_beside_the_database_secret(chart: helm_python.Cha
     assert refs == {
         "TF_SERVICE_API_TOKEN": {"name": FULLNAME, "key": "TF_SERVICE_API_TOKEN"},
         "DATABASE_URL": {"name": CNPG_SECRET, "key": "uri"},
+        # Beside the token; optional, so this Secret without the key is no webhook.
+        "JOB_FALLBACK_WEBHOOK_URL": {
+            "name": FULLNAME,
+            "key": "JOB_FALLBACK_WEBHOOK_URL",
+            "optional": True,
+        },
     }
 
 
@@ -377,6 +389,23 @@ def test_deadlines_render_by_default_and_drop_when_null(chart: helm_python.Chart
     assert "ttlSecondsAfterFinished" not in spec["jobTemplate"]["spec"]
 
 
+@pytest.mark.parametrize(
+    ("values", "deadline"),
+    [
+        ({}, "180"),  # 60 s below the pod's 240
+        ({"activeDeadlineSeconds": 600}, "540"),
+        ({"activeDeadlineSeconds": 30}, "1"),
+        ({"passDeadlineSeconds": 100}, "100"),
+        ({"activeDeadlineSeconds": None}, None),  # the sweep's own default
+    ],
+)
+def test_the_pass_ends_before_the_pod_is_killed(
+    chart: helm_python.Chart, values: dict[str, Any], deadline: str | None
+) -> None:
+    sweep = env(render(chart, with_required(**values)).get("CronJob"))
+    assert sweep.get("JOB_FALLBACK_PASS_DEADLINE_SECONDS", {}).get("value") == deadline
+
+
 def test_extra_env_reaches_every_container(chart: helm_python.Chart) -> None:
     rendered = render(chart, with_required(configs=[CONFIG], **VALUE_SETS["extra-env"]))
     workloads = _workloads(rendered)
@@ -392,7 +421,7 @@ def test_extra_env_reaches_every_container(chart: helm_python.Chart) -> None:
 def test_pod_placement_labels_and_image_options(chart: helm_python.Chart) -> None:
     values = VALUE_SETS["everything"]
     rendered = render(chart, values)
-    assert rendered.kinds() == ["CronJob", "Pod", "Secret"]
+    assert rendered.kinds() == ["CronJob", "Pod", "PrometheusRule", "Secret"]
     for obj in rendered.objects:
         assert obj["metadata"]["labels"]["team"] == "platform"
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel"

@@ -40,6 +40,63 @@ pytestmark = pytest.mark.chart
         ({"maxMoves": 0}, "at '/maxMoves': minimum"),
         ({"extraVolumeMounts": [{"name": "ca"}]}, "missing property 'mountPath'"),
         ({"networkPolicy": {"databasePort": 70000}}, "at '/networkPolicy/databasePort'"),
+        # Metrics and notifications: what jobfallback's settings would refuse at run time.
+        ({"metrics": {"pushgateway": {"url": "ftp://pg:9091"}}}, "at '/metrics/pushgateway/url'"),
+        (
+            {"metrics": {"pushgateway": {"url": "http://user:pw@pg:9091"}}},
+            "at '/metrics/pushgateway/url'",
+        ),
+        (
+            {"metrics": {"pushgateway": {"timeoutSeconds": 0}}},
+            "at '/metrics/pushgateway/timeoutSeconds'",
+        ),
+        (
+            {"metrics": {"pushgateway": {"timeoutSeconds": 61}}},
+            "at '/metrics/pushgateway/timeoutSeconds'",
+        ),
+        ({"metrics": {"pushgatewayUrl": "http://pg:9091"}}, "'pushgatewayUrl' not allowed"),
+        # It goes into PromQL as is: no quote may end the string early.
+        ({"metrics": {"instance": 'a"} or vector(1) #'}}, "at '/metrics/instance'"),
+        (
+            {"metrics": {"prometheusRule": {"enabled": "yes"}}},
+            "at '/metrics/prometheusRule/enabled'",
+        ),
+        (
+            {"metrics": {"prometheusRule": {"disabledFor": "1 day"}}},
+            "at '/metrics/prometheusRule/disabledFor'",
+        ),
+        (
+            {"metrics": {"prometheusRule": {"tokenMissingFor": ""}}},
+            "at '/metrics/prometheusRule/tokenMissingFor'",
+        ),
+        (
+            {"metrics": {"prometheusRule": {"noSuccessForSeconds": 30}}},
+            "at '/metrics/prometheusRule/noSuccessForSeconds'",
+        ),
+        (
+            {"metrics": {"prometheusRule": {"additionalAlertLabels": {"team-name": "x"}}}},
+            "invalid propertyName 'team-name'",
+        ),
+        ({"metrics": {"prometheusRule": {"rules": []}}}, "'rules' not allowed"),
+        ({"notifications": {"webhook": {"format": "teams"}}}, "at '/notifications/webhook/format'"),
+        (
+            {"notifications": {"webhook": {"timeoutSeconds": 120}}},
+            "at '/notifications/webhook/timeoutSeconds'",
+        ),
+        ({"notifications": {"webhook": {"url": "https://x"}}}, "'url' not allowed"),
+        (
+            {"secret": {"serviceToken": TOKEN, "webhookUrl": "ftp://hooks"}},
+            "at '/secret/webhookUrl'",
+        ),
+        (
+            {"secret": {"serviceToken": TOKEN, "webhookUrl": "https://u:p@hooks.example.com/x"}},
+            "at '/secret/webhookUrl'",
+        ),
+        ({"secretKeys": {"webhookUrl": "a key"}}, "at '/secretKeys/webhookUrl'"),
+        (
+            {"networkPolicy": {"pushgateway": {"podSelector": {}}}},
+            "at '/networkPolicy/pushgateway'",
+        ),
     ],
 )
 def test_schema_rejects_wrong_values(

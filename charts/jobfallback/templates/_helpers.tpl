@@ -150,7 +150,83 @@ never as a literal value.
   value: {{ .Values.stuckThresholdMinutes | quote }}
 - name: JOB_FALLBACK_CONCURRENCY
   value: {{ .Values.concurrency | quote }}
+{{- $deadline := .Values.passDeadlineSeconds }}
+{{- if and (kindIs "invalid" $deadline) (not (kindIs "invalid" .Values.activeDeadlineSeconds)) }}
+{{- /* The pod's deadline also covers the migration and the push/webhook after the pass. */}}
+{{- $deadline = max 1 (sub .Values.activeDeadlineSeconds 60) }}
+{{- end }}
+{{- if not (kindIs "invalid" $deadline) }}
+- name: JOB_FALLBACK_PASS_DEADLINE_SECONDS
+  value: {{ $deadline | quote }}
+{{- end }}
+{{- with .Values.metrics.pushgateway.url }}
+- name: JOB_FALLBACK_PUSHGATEWAY_URL
+  value: {{ . | quote }}
+- name: JOB_FALLBACK_PUSHGATEWAY_TIMEOUT_SECONDS
+  value: {{ $.Values.metrics.pushgateway.timeoutSeconds | quote }}
+{{- end }}
+- name: JOB_FALLBACK_METRICS_INSTANCE
+  value: {{ include "jobfallback.metricsInstance" . | quote }}
+{{- /* Optional: a Secret without the key (one made for an older chart) leaves the variable
+       unset, which is no webhook, and the pod still starts. */}}
+- name: JOB_FALLBACK_WEBHOOK_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "jobfallback.secretName" . }}
+      key: {{ .Values.secretKeys.webhookUrl }}
+      optional: true
+- name: JOB_FALLBACK_WEBHOOK_FORMAT
+  value: {{ .Values.notifications.webhook.format | quote }}
+- name: JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS
+  value: {{ .Values.notifications.webhook.timeoutSeconds | quote }}
 {{ include "jobfallback.databaseEnv" . }}
+{{- end }}
+
+{{/*
+The `instance` of the metrics and the webhook messages: metrics.instance, else
+"<namespace>/<release>" (unique per install, stable across runs; prometheus_client encodes the
+"/" in the Pushgateway's grouping-key path). The PrometheusRule selects it.
+*/}}
+{{- define "jobfallback.metricsInstance" -}}
+{{- default (printf "%s/%s" .Release.Namespace .Release.Name) .Values.metrics.instance }}
+{{- end }}
+
+{{/*
+The Pushgateway's port for the NetworkPolicy: the one in metrics.pushgateway.url, else its
+scheme's default (a bare host:port is http, as the sweep reads it).
+*/}}
+{{- define "jobfallback.pushgatewayPort" -}}
+{{- $url := .Values.metrics.pushgateway.url }}
+{{- if not (contains "://" $url) }}
+{{- $url = printf "http://%s" $url }}
+{{- end }}
+{{- $parsed := urlParse $url }}
+{{- $port := regexFind ":[0-9]+$" $parsed.host | trimPrefix ":" }}
+{{- if $port }}
+{{- $port }}
+{{- else if eq $parsed.scheme "https" }}
+{{- 443 }}
+{{- else }}
+{{- 80 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds without a successful pass before JobfallbackNoSuccessfulSweep fires: the value, else 3
+schedule intervals of an every-N-minutes ("star slash N") or hourly ("M * * * *") schedule; ""
+for any other schedule
+(validateValues then asks for the value).
+*/}}
+{{- define "jobfallback.noSuccessForSeconds" -}}
+{{- $rule := .Values.metrics.prometheusRule }}
+{{- $schedule := .Values.schedule | trim }}
+{{- if not (kindIs "invalid" $rule.noSuccessForSeconds) }}
+{{- $rule.noSuccessForSeconds | int }}
+{{- else if regexMatch "^\\*/[0-9]+ \\* \\* \\* \\*$" $schedule }}
+{{- mul 180 (regexFind "[0-9]+" $schedule | int) }}
+{{- else if regexMatch "^[0-9]+ \\* \\* \\* \\*$" $schedule }}
+{{- 10800 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -302,6 +378,17 @@ Collect every problem with the values, then fail once listing them all.
 {{- end -}}
 {{- else if not .Values.secret.databaseUrl -}}
 {{- $messages = append $messages "secret.databaseUrl: set a postgresql:// URL (the embedded PostgreSQL is for laptops), or name a Secret holding it with database.existingSecret or existingSecret" -}}
+{{- end -}}
+{{- if and .Values.existingSecret .Values.secret.webhookUrl -}}
+{{- $messages = append $messages "secret.webhookUrl: ignored when existingSecret is set; put the URL in that Secret under secretKeys.webhookUrl instead" -}}
+{{- end -}}
+{{- if .Values.metrics.prometheusRule.enabled -}}
+{{- if not .Values.metrics.pushgateway.url -}}
+{{- $messages = append $messages "metrics.prometheusRule.enabled: needs metrics.pushgateway.url (the alerts read the series the sweeps push there)" -}}
+{{- end -}}
+{{- if not (include "jobfallback.noSuccessForSeconds" .) -}}
+{{- $messages = append $messages (printf "metrics.prometheusRule.noSuccessForSeconds: set it to 3 schedule intervals in seconds (it is derived only from a \"*/N * * * *\" or an hourly \"M * * * *\" schedule, not from %q)" .Values.schedule) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.configsPrune (not .Values.configs) -}}
 {{- $messages = append $messages "configsPrune: needs a non-empty configs list (pruning with an empty list would delete every stored config)" -}}
