@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,30 +12,24 @@ from jobfallback.logs import LOGGER_NAME
 
 pytest_plugins = ["tests.fixtures.secrets", "tests.fixtures.db", "tests.fixtures.sandbox"]
 
-# Every variable the code reads: tests start from a clean environment.
+# Every variable the code reads (all of JOB_FALLBACK_*, and the proxy variables httpx honours):
+# tests start from a clean environment, and a developer's own Pushgateway, Slack webhook or
+# proxy never hears from a test's sweep.
 _APP_ENV = (
     "TF_SERVICE_API_TOKEN",
     "TF_USER_API_TOKEN",
-    "JOB_FALLBACK_ENABLED",
-    "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES",
-    "JOB_FALLBACK_CONCURRENCY",
-    "JOB_FALLBACK_HTTP_TIMEOUT_SECONDS",
     "TFY_HOST",
     "DATABASE_URL",
     "JOBFALLBACK_DATA_DIR",
-    # A developer's own Pushgateway or Slack webhook must never hear from a test's sweep.
-    "JOB_FALLBACK_PUSHGATEWAY_URL",
-    "JOB_FALLBACK_METRICS_FILE",
-    "JOB_FALLBACK_METRICS_INSTANCE",
-    "JOB_FALLBACK_WEBHOOK_URL",
-    "JOB_FALLBACK_WEBHOOK_FORMAT",
 )
+_PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _APP_ENV:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name in _APP_ENV or name.startswith("JOB_FALLBACK_") or name.lower() in _PROXY_ENV:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)
