@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 import yaml
+from pydantic.alias_generators import to_camel
 
 from jobfallback.cli import configs_api
 from jobfallback.cli.common import (
     DatabaseUrlOption,
+    HostOption,
     Output,
     OutputOption,
     echo,
@@ -25,13 +30,54 @@ from jobfallback.cli.common import (
     fail,
     print_json,
     print_table,
+    settings_from,
 )
+from jobfallback.cli.configs_api import Side
 from jobfallback.cli.db import opened_store
-from jobfallback.errors import UsageError
+from jobfallback.errors import JobFallbackError, UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec
-from jobfallback.store import ImportDiff, InvalidImport, parse_import, parse_spec
+from jobfallback.store import ImportDiff, InvalidImport, open_store, parse_import, parse_spec
+from jobfallback.store.configs import with_stored_fqns
+from jobfallback.store.validation import given_field_problems, in_flag_terms
 
-ConfigIdArgument = typer.Argument(..., metavar="ID", help="Config id (see `configs list`).")
+E = TypeVar("E", bound=StrEnum)
+
+
+def _whole_number(what: str) -> Callable[[Any], int]:
+    """A parser for an int flag whose error is plain words (typer's own quotes pydantic)."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not {what}") from None
+
+    return parse
+
+
+def _one_of(kind: type[E]) -> Callable[[Any], E]:
+    """A parser for an enum flag whose error lists the choices in plain words."""
+
+    def parse(value: Any) -> E:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            choices = ", ".join(member.value for member in kind)
+            raise typer.BadParameter(f"{value!r} is not one of {choices}") from None
+
+    return parse
+
+
+ConfigIdArgument = typer.Argument(
+    ...,
+    metavar="ID",
+    parser=_whole_number("a config id (a whole number; see `jobfallback configs list`)"),
+    help="Config id (see `configs list`).",
+)
 app = typer.Typer(no_args_is_help=True, help="Fallback configs: which source falls back where.")
 
 _HEADERS = ("id", "name", "source", "job", "destination", "fqn", "enabled", "threshold")
@@ -57,26 +103,60 @@ class FileFormat(StrEnum):
     json = "json"
 
 
+# One vocabulary for `list` and `show`: how a field's value reads to people.
+_NO_FQN = "missing"
+
+
+def _shown(field: str, value: Any) -> str:
+    """A config field's value as `list` and `show` print it (field: the snake_case name)."""
+    if field == "enabled":
+        return "yes" if value else "no"
+    if field == "stuck_threshold_minutes" and value is None:
+        return "default"
+    if field == "source_job_id" and value is None:
+        return "any"
+    if field == "destination_workspace_fqn" and value is None:
+        return _NO_FQN
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if value is None else str(value)
+
+
+_CLEARABLE = _one_of(Clearable)
+_FILE_FORMAT = _one_of(FileFormat)
+
+
 def _route(spec: FallbackConfigSpec) -> tuple[str, str, str]:
     return (
         f"{spec.source_cluster_id}/{spec.source_workspace_id}",
-        spec.source_job_id or "any",
+        _shown("source_job_id", spec.source_job_id),
         f"{spec.destination_cluster_id}/{spec.destination_workspace_id}",
     )
 
 
 def _row(config: FallbackConfig) -> tuple[Any, ...]:
-    enabled = "yes" if config.enabled else "no"
-    fqn = config.destination_workspace_fqn
-    threshold = config.stuck_threshold_minutes or "default"
-    return (config.id, config.name, *_route(config), fqn, enabled, threshold)
+    return (
+        config.id,
+        config.name,
+        *_route(config),
+        *(
+            _shown(field, getattr(config, field))
+            for field in ("destination_workspace_fqn", "enabled", "stuck_threshold_minutes")
+        ),
+    )
 
 
-def _print_configs(configs: list[FallbackConfig], output: Output) -> None:
+_EMPTY = (
+    "No configs yet. Add one with `jobfallback configs add` (on a terminal it lets you pick the "
+    "workspaces) or `jobfallback configs import FILE`."
+)
+
+
+def _print_configs(configs: list[FallbackConfig], output: Output, empty: str = _EMPTY) -> None:
     if output is Output.json:
         print_json(configs)
     else:
-        print_table(_HEADERS, [_row(c) for c in configs], empty="no configs")
+        print_table(_HEADERS, [_row(c) for c in configs], empty=empty)
 
 
 def _label(config: FallbackConfig) -> str:
@@ -84,12 +164,34 @@ def _label(config: FallbackConfig) -> str:
 
 
 _HELP = {
-    "--source-cluster": "Source cluster id.",
-    "--source-workspace": "Source workspace id.",
-    "--dest-cluster": "Destination cluster id.",
-    "--dest-workspace": "Destination workspace id.",
-    "--dest-fqn": "Destination workspace FQN (the manifest's workspace_fqn), e.g. cluster:team.",
+    "--source-cluster": "Source cluster id (looked up from the workspace when left out).",
+    "--source-workspace": "Source workspace id (on a terminal, picked from a list when left out).",
+    "--dest-cluster": "Destination cluster id (looked up from the workspace when left out).",
+    "--dest-workspace": "Destination workspace id (or give --to FQN).",
+    "--dest-fqn": "Destination workspace FQN, e.g. gpu-west:ml-team (looked up when left out).",
 }
+# The flag that gives each field, for messages: name what the person typed.
+FLAGS = {
+    "name": "--name",
+    "sourceClusterId": "--source-cluster",
+    "sourceWorkspaceId": "--source-workspace",
+    "sourceJobId": "--source-job",
+    "destinationClusterId": "--dest-cluster",
+    "destinationWorkspaceId": "--dest-workspace",
+    "destinationWorkspaceFqn": "--dest-fqn",
+    "stuckThresholdMinutes": "--threshold-minutes",
+}
+
+
+@contextmanager
+def _in_flag_terms(flags: dict[str, str]) -> Iterator[None]:
+    """An input error (exit 2) as one line naming the flags, not the file's field names."""
+    try:
+        yield
+    except JobFallbackError as exc:
+        if exc.exit_code != 2:
+            raise
+        raise fail(in_flag_terms(str(exc), flags), 2) from None
 
 
 def _option(flag: str, *, required: bool) -> Any:
@@ -111,7 +213,9 @@ NameOption = typer.Option(None, "--name", help="A name for people.")
 ThresholdOption = typer.Option(
     None,
     "--threshold-minutes",
-    help="Minutes in CREATED before a run counts as stuck [default: the global threshold].",
+    metavar="MINUTES",
+    parser=_whole_number("a whole number of minutes (1 to 525600)"),
+    help="Minutes in CREATED before a run counts as stuck (unset: the global threshold).",
 )
 
 
@@ -123,7 +227,14 @@ def list_configs(
 ) -> None:
     """List configs in id order (among generic configs of a source, the first one wins)."""
     with opened_store(database_url) as store:
-        _print_configs(store.configs.list(enabled_only=enabled_only), output)
+        configs = store.configs.list(enabled_only=enabled_only)
+        empty = _EMPTY
+        if enabled_only and not configs and (disabled := len(store.configs.list())):
+            empty = (
+                f"No enabled configs ({disabled} disabled). Switch one on with "
+                "`jobfallback configs enable ID`."
+            )
+    _print_configs(configs, output, empty)
 
 
 @app.command()
@@ -138,34 +249,90 @@ def show(
     if output is Output.json:
         print_json(config)
         return
-    fields = config.model_dump(mode="json", by_alias=True)
-    fields = {"id": fields.pop("id"), **fields}  # people look for the id first
-    width = max(map(len, fields))
-    for key, value in fields.items():
-        echo(f"{key.ljust(width)}  {'-' if value is None else value}")
+    # People look for the id first.
+    fields = {"id": config.id, **{f: getattr(config, f) for f in type(config).model_fields}}
+    width = max(len(to_camel(f)) for f in fields)
+    for field, value in fields.items():
+        echo(f"{to_camel(field).ljust(width)}  {_shown(field, value)}")
+
+
+ToOption = typer.Option(
+    None,
+    "--to",
+    metavar="FQN",
+    help="The destination workspace by its FQN alone, e.g. gpu-west:ml-team: its id and "
+    "cluster are looked up.",
+)
+
+
+def _given(value: str | None) -> str | None:
+    return None if value is None else value.strip()
 
 
 @app.command()
 def add(
-    source_cluster_id: str = _option("--source-cluster", required=True),
-    source_workspace_id: str = _option("--source-workspace", required=True),
+    source_cluster_id: str | None = _option("--source-cluster", required=False),
+    source_workspace_id: str | None = _option("--source-workspace", required=False),
     source_job_id: str | None = SourceJobOption,
-    destination_cluster_id: str = _option("--dest-cluster", required=True),
-    destination_workspace_id: str = _option("--dest-workspace", required=True),
-    destination_workspace_fqn: str = _option("--dest-fqn", required=True),
+    destination_cluster_id: str | None = _option("--dest-cluster", required=False),
+    destination_workspace_id: str | None = _option("--dest-workspace", required=False),
+    to: str | None = ToOption,
+    destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
     name: str | None = NameOption,
     stuck_threshold_minutes: int | None = ThresholdOption,
     disabled: bool = typer.Option(False, "--disabled", help="Add it switched off."),
     output: Output = OutputOption,
+    host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
-    """Add a config: runs stuck in the source move to the destination."""
-    fields = {**_spec_fields(locals()), "enabled": not disabled}
+    """Add a config: runs stuck in the source move to the destination (with a token, ids and FQN
+    are checked and looked up; on a terminal, pick the workspaces from a list)."""
+    if to is not None and destination_workspace_fqn is not None:
+        raise fail("--to and --dest-fqn both give the destination's FQN: give one", 2)
+    fqn_flag = "--dest-fqn" if destination_workspace_fqn is not None else "--to"
+    flags = {**FLAGS, "destinationWorkspaceFqn": fqn_flag}
+    fields = {
+        **_spec_fields(locals()),
+        "destination_workspace_fqn": to if to is not None else destination_workspace_fqn,
+        "enabled": not disabled,
+    }
+    given = {field: value for field, value in fields.items() if value is not None}
+    if problems := given_field_problems(given):
+        raise fail(in_flag_terms("; ".join(problems), flags), 2)
+    settings = settings_from(tfy_host=host, database_url=database_url)
+    source = Side(
+        cluster=_given(source_cluster_id),
+        workspace=_given(source_workspace_id),
+        fqn=None,
+        cluster_flag="--source-cluster",
+        workspace_flag="--source-workspace",
+        fqn_flag=None,
+    )
+    destination = Side(
+        cluster=_given(destination_cluster_id),
+        workspace=_given(destination_workspace_id),
+        fqn=_given(fields["destination_workspace_fqn"]),
+        cluster_flag="--dest-cluster",
+        workspace_flag="--dest-workspace",
+        fqn_flag=fqn_flag,
+    )
     with exit_on_error():
+        found, warning = configs_api.complete_add(source, destination, settings)
+    if found is not None:
+        fields |= {
+            "source_cluster_id": found.source.cluster_id,
+            "source_workspace_id": found.source.id,
+            "destination_cluster_id": found.destination.cluster_id,
+            "destination_workspace_id": found.destination.id,
+            "destination_workspace_fqn": found.destination.fqn,
+        }
+    with exit_on_error(), _in_flag_terms(flags):
         spec = parse_spec(fields)
-    with opened_store(database_url) as store:
-        config = store.configs.add(spec)
+        with open_store(settings.database_dsn) as store:
+            config = store.configs.add(spec)
     _print_configs([config], output)
+    if warning is not None:
+        echo(f"warning: {_label(config)}: {warning}", err=True)
 
 
 @app.command()
@@ -176,19 +343,36 @@ def update(
     source_job_id: str | None = SourceJobOption,
     destination_cluster_id: str | None = _option("--dest-cluster", required=False),
     destination_workspace_id: str | None = _option("--dest-workspace", required=False),
+    to: str | None = ToOption,
     destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
     name: str | None = NameOption,
     stuck_threshold_minutes: int | None = ThresholdOption,
     enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="Switch it on or off."),
     clear: list[Clearable] = typer.Option(
-        [], "--clear", help="Unset an optional field (repeatable): name, source-job, threshold."
+        [],
+        "--clear",
+        parser=_CLEARABLE,
+        metavar="FIELD",
+        help="Unset an optional field (repeatable): name, source-job, threshold.",
     ),
     output: Output = OutputOption,
+    host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
-    """Change the given fields of a config; the others stay as they are."""
-    given = _spec_fields(locals())
+    """Change the given fields of a config; the others stay as they are (a new destination is
+    checked and looked up as `add` does)."""
+    if to is not None and destination_workspace_fqn is not None:
+        raise fail("--to and --dest-fqn both give the destination's FQN: give one", 2)
+    fqn_flag = "--dest-fqn" if destination_workspace_fqn is not None else "--to"
+    flags = {**FLAGS, "destinationWorkspaceFqn": fqn_flag}
+    given = {
+        **_spec_fields(locals()),
+        "destination_workspace_fqn": to if to is not None else destination_workspace_fqn,
+    }
     changes = {field: value for field, value in given.items() if value is not None}
+    if problems := given_field_problems(changes):
+        raise fail(in_flag_terms("; ".join(problems), flags), 2)
+    changes = {f: v.strip() if isinstance(v, str) else v for f, v in changes.items()}
     for item in clear:
         field = _CLEARED_FIELD[item]
         if field in changes:
@@ -196,9 +380,14 @@ def update(
         changes[field] = None
     if not changes:
         raise fail("nothing to change: pass at least one option (see --help)", 2)
-    with opened_store(database_url) as store:
+    settings = settings_from(tfy_host=host, database_url=database_url)
+    with exit_on_error(), _in_flag_terms(flags), open_store(settings.database_dsn) as store:
+        current = store.configs.get(config_id)
+        changes, warning = configs_api.complete_update(current, changes, fqn_flag, settings)
         config = store.configs.update(config_id, changes)
     _print_configs([config], output)
+    if warning is not None:
+        echo(f"warning: {_label(config)}: {warning}", err=True)
 
 
 @app.command()
@@ -291,36 +480,58 @@ def _print_diff(diff: ImportDiff) -> None:
     )
 
 
+def _refused(exc: InvalidImport, file: str) -> typer.Exit:
+    """An import with problems: each on its own line, then the count; nothing was written."""
+    for problem in exc.problems:
+        echo(f"error: {problem}", err=True)
+    return fail(f"{exc} ({file})", exc.exit_code)
+
+
 @app.command("import")
 def import_configs(
     file: str = typer.Argument(..., help="YAML or JSON file with a list of configs; - for stdin."),
     prune: bool = typer.Option(False, "--prune", help="Remove stored configs absent from FILE."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes, write nothing."),
     output: Output = OutputOption,
+    host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Make the stored configs match FILE, matching them by source workspace and job (or
-    destination workspace for generic configs). A file with any error writes nothing."""
+    destination workspace for generic configs). A file with any error writes nothing; a missing
+    destinationWorkspaceFqn is kept from the stored config, else looked up with a token."""
+    settings = settings_from(tfy_host=host, database_url=database_url)
     with exit_on_error():
         document = _read_document(file)
     try:
         specs = parse_import(document)
     except InvalidImport as exc:
-        for problem in exc.problems:
-            echo(f"error: {problem}", err=True)
-        raise fail(f"{exc} ({file})", exc.exit_code) from None
-    with opened_store(database_url) as store:
+        raise _refused(exc, file) from None
+    # The store's and the API's errors are one line; the entries' are listed, one per line.
+    with exit_on_error(), open_store(settings.database_dsn) as store:
+        try:
+            specs = with_stored_fqns(specs, store.configs.list())
+            specs, note = configs_api.fill_import_fqns(specs, settings)
+        except InvalidImport as exc:
+            raise _refused(exc, file) from None
         diff = store.configs.apply_import(specs, prune=prune, dry_run=dry_run)
     if output is Output.json:
         print_json(diff)
     else:
         _print_diff(diff)
+    if note is not None:
+        echo(note, err=True)
 
 
 @app.command()
 def export(
     file: str = typer.Argument("-", help="Where to write; - for stdout."),
-    file_format: FileFormat = typer.Option(FileFormat.yaml, "--format", help="yaml or json."),
+    file_format: FileFormat = typer.Option(
+        FileFormat.yaml,
+        "--format",
+        parser=_FILE_FORMAT,
+        metavar="yaml|json",
+        help="yaml or json.",
+    ),
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Write every config in id order, in the format `configs import` reads back."""

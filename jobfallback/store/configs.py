@@ -85,6 +85,30 @@ def _refuse_cluster_conflicts(configs: builtins.list[tuple[str, FallbackConfigSp
         raise UsageError("; ".join(conflicts.values()))
 
 
+def with_stored_fqns(
+    specs: builtins.list[FallbackConfigSpec], stored: builtins.list[FallbackConfig]
+) -> builtins.list[FallbackConfigSpec]:
+    """`specs` where each one without a destination FQN takes the FQN stored for the same
+    destination (cluster and workspace) by the config it would update: an import of a file a
+    person wrote, without FQNs, keeps the FQNs looked up before instead of clearing them."""
+    by_key = {config.natural_key: config for config in stored}
+    kept = []
+    for spec in specs:
+        current = by_key.get(spec.natural_key)
+        if (
+            spec.destination_workspace_fqn is None
+            and current is not None
+            and current.destination_workspace_fqn is not None
+            and (current.destination_cluster_id, current.destination_workspace_id)
+            == (spec.destination_cluster_id, spec.destination_workspace_id)
+        ):
+            spec = spec.model_copy(
+                update={"destination_workspace_fqn": current.destination_workspace_fqn}
+            )
+        kept.append(spec)
+    return kept
+
+
 class ConfigRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

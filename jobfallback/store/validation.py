@@ -2,11 +2,13 @@
 
 Every problem is one line naming the field in its file spelling (camelCase), e.g.
 `field sourceWorkspaceId: must not be empty`; an import prefixes it with `entry 3 (name)`.
+A command that took the values as flags names the flags instead (`--source-workspace: ...`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,11 +20,26 @@ from jobfallback.models import FallbackConfigSpec, workspace_conflicts
 from jobfallback.store.constraints import MESSAGES
 
 _FIELDS = ", ".join(to_camel(name) for name in FallbackConfigSpec.model_fields)
-# Pydantic's wording where it is not already plain; other errors keep pydantic's message.
-_WORDING = {
-    "missing": "is required",
-    "string_too_short": "must not be empty",
-    "extra_forbidden": f"unknown field; the fields are {_FIELDS}",
+# Plain words for pydantic's errors ("Input should be ..."); each gets the error's context.
+_WORDING: dict[str, Callable[[dict[str, Any]], str]] = {
+    "missing": lambda _: "is required",
+    "string_too_short": lambda _: "must not be empty",
+    "extra_forbidden": lambda _: f"unknown field; the fields are {_FIELDS}",
+    "greater_than_equal": lambda ctx: f"must be {ctx['ge']} or more",
+    "less_than_equal": lambda ctx: f"must be {ctx['le']} or less",
+    "int_parsing": lambda _: "must be a whole number",
+    "int_from_float": lambda _: "must be a whole number",
+    "int_type": lambda _: "must be a whole number",
+    "bool_parsing": lambda _: "must be true or false",
+    "bool_type": lambda _: "must be true or false",
+    "string_type": lambda _: "must be text (quote a value YAML would read as a number or a date)",
+}
+# Fields with a wording of their own, whatever pydantic found wrong with them.
+_FIELD_WORDING = {
+    "stuckThresholdMinutes": (
+        "must be a whole number of minutes from 1 to 525600; "
+        "leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES"
+    ),
 }
 
 
@@ -43,11 +60,34 @@ def _describe(error: ErrorDetails) -> str:
     field = _one_line(
         ".".join(to_camel(part) if isinstance(part, str) else str(part) for part in error["loc"])
     )
-    if error["type"] == "value_error":
-        text = str(error["ctx"]["error"])
+    kind = error["type"]
+    if field in _FIELD_WORDING and kind not in ("missing", "extra_forbidden"):
+        text = _FIELD_WORDING[field]
+    elif kind == "value_error":  # our own validators' words, without pydantic's prefix
+        text = str(error.get("ctx", {}).get("error", error["msg"]))
+    elif kind in _WORDING:
+        text = _WORDING[kind](dict(error.get("ctx", {})))
     else:
-        text = _WORDING.get(error["type"], error["msg"])
+        text = error["msg"]
     return f"field {field}: {text}" if field else text
+
+
+def in_flag_terms(text: str, flags: Mapping[str, str]) -> str:
+    """A problem as a command that took flags says it: `field sourceWorkspaceId` and a bare
+    `sourceWorkspaceId` become `--source-workspace` (`flags`: camelCase field -> the flag the
+    person typed). A one-word field (`name`) is replaced only after `field `."""
+    if not flags:
+        return text
+    names = "|".join(map(re.escape, flags))
+    pattern = re.compile(rf"(?<![\w-])(field )?({names})(?![\w-])")
+
+    def flag(match: re.Match[str]) -> str:
+        field = match.group(2)
+        if match.group(1) or not field.islower():
+            return flags[field]
+        return match.group(0)
+
+    return pattern.sub(flag, text)
 
 
 def _problems(data: Any) -> tuple[FallbackConfigSpec | None, list[str]]:
@@ -63,11 +103,24 @@ def _problems(data: Any) -> tuple[FallbackConfigSpec | None, list[str]]:
     return spec, []
 
 
-def parse_spec(data: Mapping[str, Any]) -> FallbackConfigSpec:
-    """One spec from field values (file or snake_case names); UsageError lists every problem."""
+def given_field_problems(data: Mapping[str, Any]) -> list[str]:
+    """The problems with the fields `data` gives (snake_case names), ignoring those it leaves
+    out: a command checks what it was given before it looks the rest up."""
+    try:
+        FallbackConfigSpec.model_validate(data)
+    except ValidationError as exc:
+        return [_describe(error) for error in exc.errors() if error["type"] != "missing"]
+    return []
+
+
+def parse_spec(
+    data: Mapping[str, Any], *, flags: Mapping[str, str] | None = None
+) -> FallbackConfigSpec:
+    """One spec from field values (file or snake_case names); UsageError lists every problem,
+    naming the fields by their `flags` (camelCase name -> flag) when the values came as flags."""
     spec, problems = _problems(data)
     if spec is None:
-        raise UsageError("; ".join(problems))
+        raise UsageError("; ".join(in_flag_terms(p, flags or {}) for p in problems))
     return spec
 
 

@@ -99,9 +99,32 @@ def test_remove_asks_first(database_url: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["add", *ADD[:3], " ", *ADD[4:]], "field sourceWorkspaceId: must not be empty"),
-        (["add", *ADD[:7], "ws-src", *ADD[8:]], "field destinationWorkspaceId: must differ"),
-        (["add", *ADD, "--threshold-minutes", "0"], "field stuckThresholdMinutes"),
+        (["add", *ADD[:3], " ", *ADD[4:]], "error: --source-workspace: must not be empty"),
+        (
+            ["add", *ADD[:7], "ws-src", *ADD[8:]],
+            "error: --dest-workspace: must differ from --source-workspace; a config cannot move",
+        ),
+        (
+            ["add", *ADD, "--threshold-minutes", "0"],
+            "error: --threshold-minutes: must be a whole number of minutes from 1 to 525600",
+        ),
+        (["add", *ADD, "--to", "c-dst:team"], "--to and --dest-fqn both give"),
+        # Not a terminal: no prompt, the missing flag named.
+        (
+            ["add", *ADD[:2], *ADD[4:]],
+            "error: --source-workspace is required (the source workspace's id); give it, or run",
+        ),
+        (["add", *ADD[:4]], "error: --to is required (the destination workspace's FQN), or "),
+        (
+            ["add", *ADD[:4], "--to", "c-dst:team"],
+            "error: --to c-dst:team: finding a workspace by its FQN needs the API, but neither "
+            "TF_USER_API_TOKEN nor TF_SERVICE_API_TOKEN is set; set it, or give --dest-cluster "
+            "and --dest-workspace as well",
+        ),
+        (["add", *ADD[:4], *ADD[6:]], "error: --dest-cluster is required: without the API"),
+        (["add", *ADD[2:]], "error: --source-cluster is required: without the API"),
+        (["add", *ADD, "--source-job", "."], "error: --source-job: must not be . or .."),
+        (["add", *ADD, "--name", "a\x1bb"], "error: --name: must not contain control"),
         (["update", "1"], "nothing to change"),
         (["update", "1", "--name", "x", "--clear", "name"], "--clear name and a new value"),
         (["show", "7"], "config 7 not found; see `jobfallback configs list`"),
@@ -118,11 +141,27 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(
     assert listed(database_url) == []
 
 
+def test_update_names_the_flags_the_person_typed(database_url: str) -> None:
+    config_id = str(json.loads(ok(database_url, "add", *ADD, "-o", "json"))[0]["id"])
+    result = run(database_url, "update", config_id, "--threshold-minutes", "0")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: --threshold-minutes: must be a whole number of minutes from 1 to 525600; "
+        "leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES\n",
+    )
+    same = run(database_url, "update", config_id, "--dest-workspace", "ws-src")
+    assert same.exit_code == 2
+    assert same.stderr.startswith("error: --dest-workspace: must differ from --source-workspace")
+    assert [c["stuckThresholdMinutes"] for c in listed(database_url)] == [None]
+
+
 def test_duplicate_natural_key_is_refused_by_the_database(database_url: str) -> None:
     ok(database_url, "add", *ADD)
     result = run(database_url, "add", *ADD, "--name", "again")
     assert result.exit_code == 2
-    assert "a generic config from this source workspace" in result.stderr
+    assert result.stderr.startswith(
+        "error: --dest-workspace: a generic config from this source workspace"
+    )
     assert len(listed(database_url)) == 1
 
 
@@ -242,3 +281,164 @@ def test_without_database_url_a_real_process_uses_the_embedded_server() -> None:
         assert second.returncode == 0, second.stderr
         assert second.stderr == ""
         assert [c["destinationWorkspaceFqn"] for c in json.loads(second.stdout)] == ["c-dst:team"]
+
+
+def test_show_and_list_speak_one_vocabulary(database_url: str) -> None:
+    # No job, no threshold, no FQN (no token to look it up): the same words in both.
+    ok(database_url, "add", *ADD[:8])
+    row = ok(database_url, "list").splitlines()[1].split()
+    assert row[3:] == ["any", "c-dst/ws-dst", "missing", "yes", "default"]
+    shown = dict(line.split(maxsplit=1) for line in ok(database_url, "show", "1").splitlines())
+    assert {key: shown[key] for key in ("name", "sourceJobId", "enabled")} == {
+        "name": "-",
+        "sourceJobId": "any",
+        "enabled": "yes",
+    }
+    assert shown["destinationWorkspaceFqn"] == "missing"
+    assert shown["stuckThresholdMinutes"] == "default"
+    assert shown["createdAt"].endswith(" UTC")
+    assert "." not in shown["createdAt"]  # no microseconds
+    ok(database_url, "update", "1", "--threshold-minutes", "30", "--disabled")
+    shown = dict(line.split(maxsplit=1) for line in ok(database_url, "show", "1").splitlines())
+    assert (shown["enabled"], shown["stuckThresholdMinutes"]) == ("no", "30")
+    assert ok(database_url, "list").splitlines()[1].split()[-2:] == ["no", "30"]
+    # JSON keeps the values as they are.
+    assert json.loads(ok(database_url, "show", "1", "-o", "json"))["sourceJobId"] is None
+
+
+def test_an_empty_list_says_how_to_add_a_config(database_url: str) -> None:
+    assert ok(database_url, "list") == (
+        "No configs yet. Add one with `jobfallback configs add` (on a terminal it lets you pick "
+        "the workspaces) or `jobfallback configs import FILE`.\n"
+    )
+    assert ok(database_url, "list", "-o", "json") == "[]\n"
+    ok(database_url, "add", *ADD, "--disabled")
+    assert ok(database_url, "list", "--enabled-only") == (
+        "No enabled configs (1 disabled). Switch one on with `jobfallback configs enable ID`.\n"
+    )
+
+
+def test_add_without_a_token_stores_no_fqn_and_warns_naming_backfill(database_url: str) -> None:
+    result = run(database_url, "add", *ADD[:8], "--name", "main")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "warning: config 1 (main): the destination's FQN was not looked up: neither "
+        "TF_USER_API_TOKEN nor TF_SERVICE_API_TOKEN is set. Every sweep SKIPS this config until "
+        "`jobfallback configs backfill-fqn` (with a token) fills it; or add it with --to\n"
+    )
+    assert [c["destinationWorkspaceFqn"] for c in listed(database_url)] == [None]
+
+
+def test_import_without_a_token_warns_naming_backfill(database_url: str) -> None:
+    entries = [{**ENTRY, "name": "a"}, {**ENTRY, "destinationWorkspaceId": "ws-2"}, ENTRY]
+    for entry in entries[:2]:
+        entry.pop("destinationWorkspaceFqn")
+    result = run(database_url, "import", "-", stdin=json.dumps(entries[:2]))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "warning: entry 1 (a), entry 2: no destinationWorkspaceFqn, and it was not looked up: "
+        "neither TF_USER_API_TOKEN nor TF_SERVICE_API_TOKEN is set. Every sweep SKIPS these "
+        "configs until `jobfallback configs backfill-fqn` (with a token) fills them\n"
+    )
+    assert [c["destinationWorkspaceFqn"] for c in listed(database_url)] == [None, None]
+    quiet = run(database_url, "import", "-", stdin=json.dumps(entries[2:]))
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_an_import_that_is_not_utf8_is_one_line_and_exit_2(
+    database_url: str, tmp_path: Path, source: str
+) -> None:
+    path = tmp_path / "configs.yaml"
+    path.write_bytes("- name: café\n".encode("latin-1"))
+    command = [sys.executable, "-m", "jobfallback", "configs", "import"]
+    with path.open("rb") as stdin:
+        result = subprocess.run(
+            [*command, str(path) if source == "file" else "-", "--database-url", database_url],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    name = str(path) if source == "file" else "-"
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"error: {name} is not UTF-8 text; save it as UTF-8\n"
+    assert listed(database_url) == []
+
+
+def test_update_to_a_new_destination_without_a_token_clears_the_old_fqn(database_url: str) -> None:
+    ok(database_url, "add", *ADD)
+    result = run(database_url, "update", "1", "--dest-workspace", "ws-new")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "warning: config 1: the destination's FQN was cleared (it named workspace ws-dst) and "
+        "not looked up: neither TF_USER_API_TOKEN nor TF_SERVICE_API_TOKEN is set. Every sweep "
+        "SKIPS this config until `jobfallback configs backfill-fqn` (with a token) fills it; or "
+        "give it with --to\n"
+    )
+    assert [
+        (c["destinationWorkspaceId"], c["destinationWorkspaceFqn"]) for c in listed(database_url)
+    ] == [("ws-new", None)]
+    # An FQN given with it is kept; a change elsewhere keeps the stored one.
+    ok(database_url, "update", "1", "--dest-workspace", "ws-dst", "--to", "c-dst:team")
+    ok(database_url, "update", "1", "--name", "renamed")
+    assert [c["destinationWorkspaceFqn"] for c in listed(database_url)] == ["c-dst:team"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "--format", "yml"], "'yml' is not one of yaml, json"),
+        (["show", "abc"], "'abc' is not a config id (a whole number; see `jobfallback"),
+        (["update", "1", "--threshold-minutes", "ten"], "'ten' is not a whole number of minutes"),
+        (["update", "1", "--clear", "nme"], "'nme' is not one of name, source-job, threshold"),
+    ],
+)
+def test_a_bad_flag_value_is_said_in_plain_words(
+    database_url: str, args: list[str], message: str
+) -> None:
+    result = run(database_url, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Value error" not in result.stderr
+    assert "Input should" not in result.stderr
+
+
+def test_file_errors_are_said_in_plain_words(database_url: str) -> None:
+    text = yaml.safe_dump(
+        [
+            {**ENTRY, "stuckThresholdMinutes": "ten"},
+            {**ENTRY, "sourceWorkspaceId": 12, "enabled": "maybe"},
+            {**ENTRY, "stuckThresholdMinutes": 0, "destinationWorkspaceId": "ws-2"},
+        ]
+    )
+    result = run(database_url, "import", "-", stdin=text)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: entry 1: field stuckThresholdMinutes: must be a whole number of minutes from 1 "
+        "to 525600; leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES",
+        "error: entry 2: field sourceWorkspaceId: must be text (quote a value YAML would read "
+        "as a number or a date)",
+        "error: entry 2: field enabled: must be true or false",
+        "error: entry 3: field stuckThresholdMinutes: must be a whole number of minutes from 1 "
+        "to 525600; leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES",
+        "error: 4 problem(s) in the configs; nothing was written (-)",
+    ]
+
+
+def test_reimporting_a_file_without_fqns_keeps_the_stored_ones(database_url: str) -> None:
+    """A file a person wrote has no FQNs; importing it again must not clear the FQNs stored
+    (looked up, or back-filled) for the same destinations, token or not."""
+    ok(database_url, "add", *ADD, "--name", "main")
+    bare = {key: value for key, value in ENTRY.items() if key != "destinationWorkspaceFqn"}
+    text = json.dumps([{**bare, "name": "renamed"}, {**bare, "destinationWorkspaceId": "ws-2"}])
+    result = run(database_url, "import", "-", stdin=text)
+    assert result.exit_code == 0, result.output
+    assert "name: main -> renamed" in result.stdout
+    assert "destinationWorkspaceFqn" not in result.stdout  # not an update of the FQN
+    assert result.stderr.startswith("warning: entry 2: no destinationWorkspaceFqn")  # only 2
+    assert [(c["name"], c["destinationWorkspaceFqn"]) for c in listed(database_url)] == [
+        ("renamed", "c-dst:team"),
+        (None, None),
+    ]

@@ -7,6 +7,7 @@ import pytest
 from jobfallback.errors import ConstraintViolation, UsageError
 from jobfallback.models import FallbackConfigSpec
 from jobfallback.store import Store
+from jobfallback.store.configs import with_stored_fqns
 
 pytestmark = pytest.mark.embedded
 
@@ -275,3 +276,24 @@ def test_import_refuses_disagreeing_with_a_kept_config_but_not_with_a_pruned_one
     diff = store.configs.apply_import(typo, prune=True, dry_run=False)
     assert [c.id for c in diff.removed] == [kept.id]
     assert [c.source_cluster_id for c in store.configs.list()] == ["c-typo"]
+
+
+NO_FQN: dict[str, Any] = {"destination_workspace_fqn": None}
+
+
+def test_an_entry_without_fqn_keeps_the_fqn_stored_for_the_same_destination(store: Store) -> None:
+    kept = store.configs.add(spec(destination_workspace_fqn="c-dst:team"))
+    moved = store.configs.add(spec(source_job_id="j1", destination_workspace_fqn="c-dst:team"))
+    same, elsewhere, new = with_stored_fqns(
+        [
+            spec(name="renamed", **NO_FQN),
+            spec(source_job_id="j1", destination_workspace_id="ws-new", **NO_FQN),
+            spec(source_job_id="j2", **NO_FQN),
+        ],
+        store.configs.list(),
+    )
+    assert (kept.destination_workspace_fqn, same.destination_workspace_fqn) == ("c-dst:team",) * 2
+    assert same.name == "renamed"
+    assert moved.destination_workspace_fqn == "c-dst:team"
+    assert elsewhere.destination_workspace_fqn is None  # another workspace: never the old FQN
+    assert new.destination_workspace_fqn is None

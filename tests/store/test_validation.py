@@ -45,7 +45,8 @@ def test_every_problem_of_every_entry_is_listed() -> None:
         "a config cannot move runs into the workspace they are stuck in",
     ]
     assert (
-        "entry 4: field stuckThresholdMinutes: Input should be greater than or equal to 1" in found
+        "entry 4: field stuckThresholdMinutes: must be a whole number of minutes from 1 to 525600; "
+        "leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES" in found
     )
     assert any(
         p.startswith("entry 4: field colour: unknown field; the fields are name,") for p in found
