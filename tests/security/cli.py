@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.fixtures.secrets import assert_no_secrets
 
@@ -45,6 +46,22 @@ def clean_env(**env: str) -> dict[str, str]:
     return {**base, **env}
 
 
+def _sample_peak_rss(pid: int, exited: threading.Event, peak_kb: list[int]) -> None:
+    """The child's VmHWM, read until it exits: a high-water mark of its own memory since exec, so
+    the last read is its peak. Not wait4's ru_maxrss: Linux carries the RSS a child had at fork
+    (a copy of its parent, a pytest worker of several hundred MB late in a run) across exec."""
+    status = Path(f"/proc/{pid}/status")
+    while not exited.is_set():
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            if line.startswith("VmHWM:"):  # absent once the child has exited (a zombie)
+                peak_kb[0] = int(line.split()[1])
+        exited.wait(0.01)
+
+
 def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> Run:
     started = time.monotonic()
     process = subprocess.Popen(
@@ -59,13 +76,18 @@ def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> Run:
     readers = [threading.Thread(target=drain, args=(n,)) for n in ("stdout", "stderr")]
     for reader in readers:
         reader.start()
+    exited = threading.Event()
+    peak_kb = [0]
+    sampler = threading.Thread(target=_sample_peak_rss, args=(process.pid, exited, peak_kb))
+    sampler.start()
     timer = threading.Timer(timeout, process.kill)
     timer.start()
     try:
-        # wait4: this child's own peak RSS (getrusage would give the largest of all children).
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
     finally:
         timer.cancel()
+        exited.set()
+        sampler.join()
     for reader in readers:
         reader.join()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -74,7 +96,7 @@ def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> Run:
         out["stdout"].decode("utf-8", "replace"),
         out["stderr"].decode("utf-8", "replace"),
         time.monotonic() - started,
-        usage.ru_maxrss / 1024,
+        peak_kb[0] / 1024,
     )
     assert_no_secrets(run.stdout, f"the stdout of jobfallback {' '.join(args)}")
     assert_no_secrets(run.stderr, f"the stderr of jobfallback {' '.join(args)}")
