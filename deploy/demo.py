@@ -101,15 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(["configs", "list"], env)
         run(["configs", "validate"], env)
         step("dry run: what would move (JOB_FALLBACK_ENABLED is still false)")
-        run(["sweep", "--dry-run", "--log-format", "text"], env)
+        run(["sweep", "--dry-run", "--log-format", "text", "--output", "text"], env)
         step("a real sweep with JOB_FALLBACK_ENABLED=false only says it is disabled")
-        run(["sweep", "--log-format", "text"], env)
+        run(["sweep", "--log-format", "text", "--output", "text"], env)
         step("the real sweep")
-        run(["sweep", "--log-format", "text"], {**env, "JOB_FALLBACK_ENABLED": "true"})
+        run(
+            ["sweep", "--log-format", "text", "--output", "text"],
+            {**env, "JOB_FALLBACK_ENABLED": "true"},
+        )
         step("history")
         run(["history"], env)
         step("a second sweep finds nothing left to move")
-        run(["sweep", "--log-format", "text"], {**env, "JOB_FALLBACK_ENABLED": "true"})
+        run(
+            ["sweep", "--log-format", "text", "--output", "text"],
+            {**env, "JOB_FALLBACK_ENABLED": "true"},
+        )
         step("proof from the sandbox's own state")
         with urllib.request.urlopen(f"{url}/_sandbox/state") as answer:  # noqa: S310 (loopback)
             state = json.load(answer)

@@ -446,6 +446,7 @@ class Mover:
                 event(
                     log,
                     logging.WARNING,
+                    "move.runs_adopted",
                     "more than one run on a move's version: adopting the oldest",
                     source_run_id=record.source_run_id,
                     runs=",".join(r.name for r in runs),
@@ -707,8 +708,16 @@ class Mover:
         quiet = outcome.outcome in (Outcome.MOVED, Outcome.SKIPPED, Outcome.DEFERRED)
         event(
             log,
-            logging.INFO if quiet else logging.WARNING,
-            f"move {outcome.outcome.value}",
+            # A person must look at a parked or flagged move: an error, like the sweep's exit.
+            logging.INFO
+            if quiet
+            else logging.ERROR
+            if outcome.outcome in (Outcome.PARKED, Outcome.FLAGGED)
+            else logging.WARNING,
+            # move.done, move.skipped, move.waiting, move.deferred, move.failed, ...: the key
+            # follows the outcome (its names are fixed); the message stays the same.
+            "move.done" if outcome.outcome == Outcome.MOVED else f"move.{outcome.outcome.value}",
+            "move ended",
             source_run=record.source_run_name,
             source_run_id=record.source_run_id,
             job=record.source_application_name,

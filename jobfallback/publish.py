@@ -76,6 +76,7 @@ def instance(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class _Delivery:
+    key: str  # the events' prefix: `<key>.done`, `<key>.failed`, `<key>.timeout`
     what: str  # for the log line
     send: Callable[[], None]  # raises when it did not go through
     timeout: float
@@ -102,13 +103,18 @@ def _metrics(settings: Settings, facts: SweepFacts, exit_code: int) -> list[_Del
             metrics.write_textfile(path, registry)
         except OSError as exc:
             event(
-                log, logging.WARNING, "could not write the metrics file", path=path, error=str(exc)
+                log,
+                logging.WARNING,
+                "metrics.file_failed",
+                "could not write the metrics file",
+                path=path,
+                error=str(exc),
             )
     if url is None:
         return []
     timeout = settings.job_fallback_pushgateway_timeout_seconds
     push = functools.partial(metrics.push, url, instance(settings), registry, timeout)
-    return [_Delivery("metrics push to the Pushgateway", push, timeout)]
+    return [_Delivery("metrics.push", "metrics push to the Pushgateway", push, timeout)]
 
 
 def _notification(
@@ -127,7 +133,7 @@ def _notification(
     )
     timeout = settings.job_fallback_webhook_timeout_seconds
     send = functools.partial(notify.post, url, body, timeout)
-    return [_Delivery("webhook notification", send, timeout)]
+    return [_Delivery("webhook", "webhook notification", send, timeout)]
 
 
 def _deliver(deliveries: Iterable[_Delivery], *, secret: str | None) -> None:
@@ -150,11 +156,30 @@ def _deliver(deliveries: Iterable[_Delivery], *, secret: str | None) -> None:
             event(
                 log,
                 logging.WARNING,
-                f"{delivery.what}: no answer in time; not waiting for it",
+                f"{delivery.key}.timeout",
+                _MESSAGES[delivery.key, "timeout"],
                 timeout_seconds=delivery.timeout,
             )
         elif delivery.what in failures:
             error = scrub(str(failures[delivery.what]), secret)
-            event(log, logging.WARNING, f"{delivery.what} failed", error=error)
+            event(
+                log,
+                logging.WARNING,
+                f"{delivery.key}.failed",
+                _MESSAGES[delivery.key, "failed"],
+                error=error,
+            )
         else:
-            event(log, logging.INFO, f"{delivery.what}: done")
+            event(log, logging.INFO, f"{delivery.key}.done", _MESSAGES[delivery.key, "done"])
+
+
+# Each delivery's fixed messages, by (key, what happened).
+_MESSAGES = {
+    ("metrics.push", "timeout"): "metrics push to the Pushgateway: no answer in time; "
+    "not waiting for it",
+    ("metrics.push", "failed"): "metrics push to the Pushgateway failed",
+    ("metrics.push", "done"): "metrics push to the Pushgateway: done",
+    ("webhook", "timeout"): "webhook notification: no answer in time; not waiting for it",
+    ("webhook", "failed"): "webhook notification failed",
+    ("webhook", "done"): "webhook notification: done",
+}

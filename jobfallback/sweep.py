@@ -7,9 +7,11 @@ oldest); the client bounds the requests in flight, so the pass is as fast as the
 never floods it.
 
 A pass has a deadline (below the CronJob's, so it reports before Kubernetes kills it): a source
-not listed by then counts as failed, and a move still under way is stopped and fails; its
-journal row lets the next pass resume it. A store error on one move (a text the database
-refuses) fails that move, not the pass.
+not listed by then counts as failed, a move not started by then does not start, and a move
+still under way is stopped and fails; its journal row lets the next pass resume it. A request
+to stop (`Stop`, which `jobfallback sweep` sends on SIGTERM) brings that same deadline forward to
+now, so a stopped pass ends the same way and still returns its report. A store error on one move
+(a text the database refuses) fails that move, not the pass.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,6 +56,9 @@ from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient
 log = get_logger("sweep")
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# A pass stopped before its end (SIGTERM): 128 + 15, what a shell and Kubernetes show for a
+# process SIGTERM ended, and no clash with 0-3.
+STOPPED_EXIT_CODE = 143
 # Sources listed at once. Enough to keep every connection busy (each source queues a runs call
 # per job), few enough that 500 sources do not hold 10,000 waiting requests in memory at once.
 SOURCES_IN_FLIGHT = 32
@@ -68,6 +75,87 @@ def _unguarded() -> None:
     """A pass run without the sweep lock (tests of the pass alone)."""
 
 
+class Stop:
+    """A request to end the pass now (SIGTERM): it stops like at its deadline. Safe to call
+    from a signal handler or another thread, before, during or after the pass."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None  # e.g. "SIGTERM"; None: not asked to stop
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def on_request(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` when a stop is requested (at once if it already was); returns the
+        function that unregisters it."""
+        with self._lock:
+            already = self.reason is not None
+            if not already:
+                self._listeners.append(listener)
+        if already:
+            listener()
+
+        def forget() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return forget
+
+
+class _Deadline:
+    """The pass's deadline on the event loop's clock, and every timeout bound to it: a stop
+    request moves it to now, and every timeout under way expires at once."""
+
+    def __init__(self, seconds: float | None, stop: Stop) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._at = None if seconds is None else self._loop.time() + seconds
+        self._stop = stop
+        self._live: set[asyncio.Timeout] = set()
+        self.forget = stop.on_request(self._stop_requested)
+
+    def _stop_requested(self) -> None:
+        # From a signal handler or another thread: the timeouts are the loop's to change.
+        self._loop.call_soon_threadsafe(self._expire_now)
+
+    def _expire_now(self) -> None:
+        self._at = self._loop.time()
+        for timeout in self._live:
+            if not timeout.expired():
+                timeout.reschedule(self._at)
+
+    @property
+    def passed(self) -> bool:
+        return self._stop.requested or (self._at is not None and self._loop.time() >= self._at)
+
+    def why(self, deadline_text: str, stop_text: str) -> str:
+        """Why the pass stopped something: a stop request, or the deadline."""
+        return f"{stop_text} ({self._stop.reason})" if self._stop.requested else deadline_text
+
+    @asynccontextmanager
+    async def bound(self) -> AsyncIterator[None]:
+        """Raises TimeoutError in the block once the deadline passes (or a stop comes)."""
+        at = self._loop.time() if self._stop.requested else self._at
+        async with asyncio.timeout_at(at) as timeout:
+            self._live.add(timeout)
+            try:
+                yield
+            finally:
+                self._live.discard(timeout)
+
+
 @dataclass
 class SweepOptions:
     threshold_minutes: int
@@ -78,13 +166,7 @@ class SweepOptions:
     owner: str = field(default_factory=lambda: f"pass-{uuid.uuid4()}")  # fences journal writes
     guard: Callable[[], None] | None = None  # raises when this pass lost the sweep lock
     deadline_seconds: float | None = None  # the whole pass; None: no deadline
-
-
-def _deadline_at(options: SweepOptions) -> float | None:
-    """The pass's deadline on the event loop's clock."""
-    if options.deadline_seconds is None:
-        return None
-    return asyncio.get_running_loop().time() + options.deadline_seconds
+    stop: Stop = field(default_factory=Stop)  # a request brings the deadline forward to now
 
 
 @dataclass
@@ -97,12 +179,15 @@ class SweepResult:
         default_factory=dict
     )  # dry run: run id -> what a pass would do
     auth_refused: bool = False
+    stopped: str | None = None  # what stopped the pass early (e.g. "SIGTERM"), if anything
 
     @property
     def exit_code(self) -> int:
         """0 done, 1 some moves or sources failed or were parked or refused, 3 nothing could be
-        fetched or auth refused."""
+        fetched or auth refused; 143 (128 + SIGTERM) the pass was stopped before its end."""
         report = self.report
+        if self.stopped is not None:
+            return STOPPED_EXIT_CODE
         if self.auth_refused or (
             report.sources_total and report.sources_failed == report.sources_total
         ):
@@ -138,7 +223,7 @@ async def _fetch_and_plan(
     *,
     now: datetime,
     threshold_minutes: int,
-    deadline_at: float | None,
+    deadline: _Deadline,
 ) -> tuple[list[SourcePlan], bool]:
     """Each source's listing is planned as soon as it arrives and then dropped: only stuck runs
     are kept, so memory follows the number of moves, not the size of the fleet."""
@@ -151,7 +236,7 @@ async def _fetch_and_plan(
     async def one(group: SourceGroup) -> None:
         nonlocal done, auth_refused
         try:
-            async with asyncio.timeout_at(deadline_at), in_flight:
+            async with deadline.bound(), in_flight:
                 listings = await fetch_source(client, group)
             report.sources_scanned += 1
             report.jobs_listed += len(listings)
@@ -163,13 +248,34 @@ async def _fetch_and_plan(
         except AuthError as exc:
             auth_refused = True
             report.sources_failed += 1
-            event(log, logging.ERROR, "token refused", source=str(group.source), error=str(exc))
+            event(
+                log,
+                logging.ERROR,
+                "source.token_refused",
+                "the API refused the token",
+                source=str(group.source),
+                error=str(exc),
+            )
         except ApiError as exc:
             report.sources_failed += 1
-            event(log, logging.WARNING, "source failed", source=str(group.source), error=str(exc))
+            event(
+                log,
+                logging.WARNING,
+                "source.failed",
+                "source not listed",
+                source=str(group.source),
+                error=str(exc),
+            )
         except TimeoutError:
             report.sources_failed += 1
-            event(log, logging.WARNING, _DEADLINE_SOURCE, source=str(group.source))
+            event(
+                log,
+                logging.WARNING,
+                "source.stopped",
+                "source not listed: the pass stopped first",
+                source=str(group.source),
+                detail=deadline.why(_DEADLINE_SOURCE, _STOPPED_SOURCE),
+            )
         done += 1
         progress("sources", done, len(groups))
 
@@ -179,15 +285,19 @@ async def _fetch_and_plan(
 
 _DEADLINE_SOURCE = "the pass deadline came before this source was listed"
 _DEADLINE_MOVE = "the pass deadline came while this move was under way; the next pass resumes it"
+_STOPPED_SOURCE = "the pass was stopped before this source was listed"
+_STOPPED_MOVE = "the pass was stopped while this move was under way; the next pass resumes it"
+_DEADLINE_UNSTARTED = "the pass deadline came before this move started; the next pass takes it up"
+_STOPPED_UNSTARTED = "the pass was stopped before this move started; the next pass takes it up"
 
 
 class _Moves:
     """Moves under way, each started as soon as it is known; at most MOVES_IN_FLIGHT at once."""
 
-    def __init__(self, mover: Mover, progress: Progress, deadline_at: float | None) -> None:
+    def __init__(self, mover: Mover, progress: Progress, deadline: _Deadline) -> None:
         self._mover = mover
         self._progress = progress
-        self._deadline_at = deadline_at
+        self._deadline = deadline
         self._in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
         self._tasks: list[asyncio.Task[MoveOutcome]] = []
         self._done = 0
@@ -209,11 +319,20 @@ class _Moves:
     async def _tracked(
         self, run_id: str, work: Callable[[], Awaitable[MoveOutcome]]
     ) -> MoveOutcome:
+        deadline = self._deadline
+        started = False
         try:
-            async with asyncio.timeout_at(self._deadline_at), self._in_flight:
+            async with deadline.bound(), self._in_flight:
+                # No move starts once the pass is over (a late listing, a stop while queued).
+                if deadline.passed:
+                    raise TimeoutError
+                started = True
                 outcome = await work()
         except TimeoutError:
-            outcome = _failed(run_id, _DEADLINE_MOVE)
+            if started:
+                outcome = _failed(run_id, deadline.why(_DEADLINE_MOVE, _STOPPED_MOVE))
+            else:
+                outcome = _failed(run_id, deadline.why(_DEADLINE_UNSTARTED, _STOPPED_UNSTARTED))
         except StoreError as exc:
             outcome = _failed(run_id, f"the journal refused a write: {exc}")
         self._done += 1
@@ -237,7 +356,7 @@ class _Moves:
 def _failed(run_id: str, reason: str) -> MoveOutcome:
     """A move this pass gave up on outside the move's own steps (logged here, since the mover
     never got to report it)."""
-    event(log, logging.WARNING, "move failed", source_run_id=run_id, why=reason)
+    event(log, logging.WARNING, "move.failed", "move failed", source_run_id=run_id, detail=reason)
     return MoveOutcome(run_id, Outcome.FAILED, reason)
 
 
@@ -253,14 +372,30 @@ async def run_pass(
     """One full pass. A dry run writes nothing anywhere: it only reads the journal (if given) to
     show which unfinished moves a real pass would resume."""
     started = time.monotonic()
-    deadline_at = _deadline_at(options)
+    deadline = _Deadline(options.deadline_seconds, options.stop)
+    try:
+        return await _run_pass(client, configs, journal, options, now, progress, deadline, started)
+    finally:
+        deadline.forget()
+
+
+async def _run_pass(
+    client: TrueFoundryClient,
+    configs: Sequence[FallbackConfig],
+    journal: MoveJournal | None,
+    options: SweepOptions,
+    now: datetime,
+    progress: Progress,
+    deadline: _Deadline,
+    started: float,
+) -> SweepResult:
     report = SweepReport(dry_run=options.dry_run)
     usable, warnings = usable_configs(configs)
     for warning in warnings:
-        event(log, logging.WARNING, warning)
+        event(log, logging.WARNING, "config.skipped", "config skipped", detail=warning)
     refused = workspace_conflicts((f"config {c.id}", c) for c in usable)
     for message in refused.values():
-        event(log, logging.ERROR, f"source refused: {message}")
+        event(log, logging.ERROR, "source.refused", "source refused", detail=message)
     warnings += refused.values()
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
@@ -277,7 +412,7 @@ async def run_pass(
             guard=options.guard or _unguarded,
             policy=options.policy,
         )
-        moves = _Moves(mover, progress, deadline_at)
+        moves = _Moves(mover, progress, deadline)
     # Without a cap every stuck run moves, so a source's moves start as soon as it is planned,
     # alongside the listing of the others; a cap must see every source first to pick the oldest.
     streaming = moves is not None and options.max_moves is None
@@ -295,7 +430,7 @@ async def run_pass(
             on_plan,
             now=now,
             threshold_minutes=options.threshold_minutes,
-            deadline_at=deadline_at,
+            deadline=deadline,
         )
     except BaseException:
         if moves is not None:
@@ -303,7 +438,7 @@ async def run_pass(
         raise
     plan = merge_plans(parts, max_moves=options.max_moves)
     for warning in plan.warnings:
-        event(log, logging.WARNING, warning)
+        event(log, logging.WARNING, "plan.item_skipped", "listed item skipped", detail=warning)
     report.warnings = warnings + plan.warnings + client.skipped_items
     report.unreadable = len(client.skipped_items)
     report.runs_seen, report.stuck = plan.runs_seen, plan.stuck
@@ -312,6 +447,7 @@ async def run_pass(
         event(
             log,
             logging.INFO,
+            "plan.deferred",
             "moves over --max-moves left for the next pass",
             deferred=len(plan.deferred),
         )
@@ -331,6 +467,7 @@ async def run_pass(
             event(
                 log,
                 logging.INFO,
+                "dry_run.resume",
                 "DRY-RUN: would resume an unfinished move",
                 source_run=record.source_run_name,
                 job=record.source_application_name,
@@ -341,7 +478,9 @@ async def run_pass(
             event(
                 log,
                 logging.INFO,
-                f"DRY-RUN: {decisions[planned.run.id]}",
+                "dry_run.move",
+                "DRY-RUN: what a pass would do with a stuck run",
+                decision=decisions[planned.run.id],
                 source_run=planned.run.name,
                 job=planned.application.name,
                 destination=planned.destination_workspace_fqn,
@@ -362,4 +501,5 @@ async def run_pass(
         resumes=leftovers,
         decisions=decisions,
         auth_refused=auth_refused,
+        stopped=options.stop.reason,
     )

@@ -71,7 +71,8 @@ def test_bad_values_name_the_variable_and_what_is_allowed(
 
 def test_bad_setting_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "abc")
-    result = CliRunner().invoke(app, ["sweep", "--dry-run"])
+    # Text logs: one `error:` line (JSON logs make it one JSON event: tests/e2e/test_json_logs.py).
+    result = CliRunner().invoke(app, ["sweep", "--dry-run", "--log-format", "text"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1

@@ -40,12 +40,55 @@ class _LazyGroup(TyperGroup):
 
         return load(cmd_name)
 
+    def make_context(self, info_name: Any, args: list[str], *a: Any, **kw: Any) -> Any:
+        self._args = list(args)
+        return super().make_context(info_name, args, *a, **kw)
+
+    def invoke(self, ctx: Any) -> Any:
+        """A usage error (a bad flag) of a sweep whose logs are JSON lines is one JSON event,
+        like every other line such a sweep writes to stderr; any other command, or text logs,
+        get click's usual message."""
+        # click's ClickException as typer raises it (recent typer vendors its own click).
+        click_exception: type[Exception] = next(
+            c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+        )
+        try:
+            return super().invoke(ctx)
+        except click_exception as raised:
+            if not _json_sweep(getattr(self, "_args", [])):
+                raise
+            exc: Any = raised  # format_message and exit_code: a ClickException's
+            from jobfallback.cli.common import log_failure
+            from jobfallback.logs import setup_logging
+
+            setup_logging("json")
+            log_failure(exc.format_message(), exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True  # the listing needs names and summaries only
         try:
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+
+def _json_sweep(args: list[str]) -> bool:
+    """Whether these arguments run a sweep whose logs are JSON lines (`--log-format json`, or
+    `auto`, the default, off a terminal)."""
+    if not args or args[0] != "sweep":
+        return False
+    fmt = "auto"
+    for index, arg in enumerate(args[1:], start=1):
+        if arg == "--":
+            break
+        if arg == "--log-format" and index + 1 < len(args):
+            fmt = args[index + 1]
+        elif arg.startswith("--log-format="):
+            fmt = arg.partition("=")[2]
+    from jobfallback.logs import resolve_json
+
+    return resolve_json(fmt)
 
 
 app = typer.Typer(

@@ -88,8 +88,31 @@ def echo(text: str, *, err: bool = False) -> None:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    echo(f"error: {escape(message)}", err=True)
+    """The exit `code`, once the error is told: one `error: ...` line, or, where the logs are
+    JSON lines (a sweep's), one `command.failed` event, so every stderr line stays JSON."""
+    from jobfallback.logs import json_lines
+
+    if json_lines():
+        log_failure(message, code)
+    else:
+        echo(f"error: {escape(message)}", err=True)
     return typer.Exit(code)
+
+
+def log_failure(message: str, code: int) -> None:
+    """A command that cannot go on, as the JSON event `command.failed` (error, exit code)."""
+    import logging
+
+    from jobfallback.logs import event, get_logger
+
+    event(
+        get_logger("cli"),
+        logging.ERROR,
+        "command.failed",
+        "the command could not go on",
+        error=message,
+        exit_code=code,
+    )
 
 
 @contextmanager

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,19 +27,34 @@ from jobfallback.cli.common import (
     require_host,
     settings_from,
 )
-from jobfallback.logs import LogFormat, event, get_logger, setup_logging
+from jobfallback.logs import LogFormat, event, get_logger, json_lines, setup_logging
 from jobfallback.models import MoveState, PlannedMove
 from jobfallback.move import MoveOutcome, MovePolicy
 from jobfallback.plan import Source
 from jobfallback.publish import SweepFacts, publish
 from jobfallback.settings import Settings
 from jobfallback.store import open_store
-from jobfallback.sweep import Progress, SweepOptions, SweepResult, no_progress, run_pass
+from jobfallback.sweep import (
+    STOPPED_EXIT_CODE,
+    Progress,
+    Stop,
+    SweepOptions,
+    SweepResult,
+    no_progress,
+    run_pass,
+)
 
 log = get_logger("cli")
 
 LogFormatOption = typer.Option(
     "auto", "--log-format", help="auto (text on a terminal, else JSON), json or text."
+)
+SweepOutputOption = typer.Option(
+    None,
+    "--output",
+    "-o",
+    help="text for people, json for scripts; unset: the text table on a terminal, "
+    "nothing otherwise (the logs carry the events).",
 )
 
 
@@ -138,15 +155,58 @@ def _render(result: SweepResult, output: Output) -> None:
     )
 
 
-def _skip(output: Output, level: int, reason: str) -> typer.Exit:
+def _skip(output: Output | None, level: int, why: str, message: str) -> typer.Exit:
     """A sweep that does nothing on purpose: logged, told to scripts, exit 0."""
-    event(log, level, reason)
+    event(log, level, "sweep.skipped", message, reason=why)
     if output == Output.json:
-        print_json({"skipped": reason})
+        print_json({"skipped": message})
     return typer.Exit(0)
 
 
 _LOCK_HELD = "another sweep holds the lock; exiting"
+
+
+def _finished(code: int, result: SweepResult | None) -> None:
+    """The sweep's last line, whatever its exit: its exit code and, after a pass, the report;
+    at the level the exit code calls for (never info for a sweep that did not do its work)."""
+    level = {0: logging.INFO, 1: logging.WARNING, STOPPED_EXIT_CODE: logging.WARNING}.get(
+        code, logging.ERROR
+    )
+    fields: dict[str, Any] = {"exit_code": code}
+    if result is not None:
+        fields.update(result.report.model_dump(exclude={"warnings"}))
+        if result.stopped is not None:
+            fields["stopped_by"] = result.stopped
+    event(log, level, "sweep.finished", "sweep finished", **fields)
+
+
+@contextmanager
+def _stopping_on_sigterm(stop: Stop) -> Iterator[threading.Event]:
+    """SIGTERM (the CronJob's deadline, a node drain) asks the pass to stop, like at its
+    deadline, instead of killing the process: it reports, publishes and exits 143. Set the
+    event it yields once the summary is out: a SIGTERM after it changes nothing, says nothing."""
+    summary_out = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield summary_out  # only the main thread may set a signal handler (a test runner's)
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if not stop.requested and not summary_out.is_set():
+            event(
+                log,
+                logging.WARNING,
+                "sweep.stopping",
+                "asked to stop: no new step starts; the pass reports what it did",
+                signal=name,
+            )
+        stop.request(name)
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield summary_out
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _execute(
@@ -235,7 +295,7 @@ def sweep(
         help="Write this sweep's metrics for node-exporter's textfile collector "
         "(env JOB_FALLBACK_METRICS_FILE).",
     ),
-    output: Output = OutputOption,
+    output: Output | None = SweepOutputOption,
     log_format: str = LogFormatOption,
     host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
@@ -244,7 +304,7 @@ def sweep(
 
     Exit codes: 0 done (also: disabled, no token, lock held, nothing stuck), 1 some moves or
     sources failed, 2 bad usage or settings, 3 could not run (store or API unreachable, token
-    refused).
+    refused), 143 stopped by SIGTERM (what it did is reported; the next pass resumes the rest).
     """
     if log_format not in ("auto", "json", "text"):
         raise typer.BadParameter("choose auto, json or text", param_hint="--log-format")
@@ -261,53 +321,91 @@ def sweep(
         job_fallback_pushgateway_url=pushgateway_url,
         job_fallback_metrics_file=metrics_file,
     )
-    event(log, logging.INFO, "sweep starting", dry_run=dry_run, **settings.masked())
-    # Every exit from here on is a typer.Exit: its code goes into the metrics, and the
-    # metrics and the webhook go out after the report and the last log line.
+    event(
+        log,
+        logging.INFO,
+        "sweep.started",
+        "sweep started",
+        dry_run=dry_run,
+        **{name.lower(): value for name, value in settings.masked().items()},
+    )
+    # Every exit from here on ends in `sweep.finished` with its exit code, which goes into the
+    # metrics; the metrics and the webhook go out after the report and that last log line.
     facts = SweepFacts.of(settings, dry_run=dry_run)
-    try:
-        if not dry_run and not settings.job_fallback_enabled:
-            raise _skip(
-                output,
-                logging.INFO,
-                "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
-                "`jobfallback sweep --dry-run` shows what would move",
+    stop = Stop()
+    with _stopping_on_sigterm(stop) as summary_out:
+        try:
+            code = _sweep(settings, facts, stop, output, dry_run, max_moves, only)
+        except typer.Exit as done:
+            code = done.exit_code
+        except Exception:  # a bug: one event with its traceback, never a bare traceback
+            event(
+                log,
+                logging.CRITICAL,
+                "sweep.crashed",
+                "the sweep failed unexpectedly",
+                exc_info=True,
             )
-        token = settings.service_token
-        if token is None:
-            raise _skip(output, logging.WARNING, "TF_SERVICE_API_TOKEN is not set: sweep skipped")
-        host = require_host(settings)
-        options = SweepOptions(
-            policy=MovePolicy.of(
-                settle_seconds=settings.job_fallback_settle_seconds,
-                max_attempts=settings.job_fallback_max_attempts,
-                backoff_seconds=settings.job_fallback_retry_backoff_seconds,
-            ),
-            threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
-            dry_run=dry_run,
-            max_moves=max_moves,
-            source=only,
-            deadline_seconds=settings.job_fallback_pass_deadline_seconds,
-        )
-        show_progress = output == Output.text and sys.stderr.isatty()
-        with exit_on_error(), _progress_display(show_progress) as progress:
-            result = _execute(settings, token, host, options, progress, facts)
-        if result is None:
-            facts.lock_held_by_other = True
-            raise _skip(output, logging.INFO, _LOCK_HELD)
-        facts.result = result
-        _render(result, output)
-        event(
-            log,
+            code = 1
+        _finished(code, facts.result)
+        summary_out.set()
+        publish(settings, facts, exit_code=code)
+    raise typer.Exit(code)
+
+
+def _sweep(
+    settings: Settings,
+    facts: SweepFacts,
+    stop: Stop,
+    output: Output | None,
+    dry_run: bool,
+    max_moves: int | None,
+    only: Source | None,
+) -> int:
+    """The sweep's work after its settings: its exit code (or a typer.Exit)."""
+    if not dry_run and not settings.job_fallback_enabled:
+        raise _skip(
+            output,
             logging.INFO,
-            "sweep finished",
-            exit_code=result.exit_code,
-            **result.report.model_dump(exclude={"warnings"}),
+            "disabled",
+            "sweeping is disabled (JOB_FALLBACK_ENABLED=false): nothing moved; "
+            "`jobfallback sweep --dry-run` shows what would move",
         )
-        raise typer.Exit(result.exit_code)
-    except typer.Exit as done:
-        publish(settings, facts, exit_code=done.exit_code)
-        raise
+    token = settings.service_token
+    if token is None:
+        raise _skip(
+            output,
+            logging.WARNING,
+            "no_token",
+            "TF_SERVICE_API_TOKEN is not set: sweep skipped",
+        )
+    host = require_host(settings)
+    options = SweepOptions(
+        policy=MovePolicy.of(
+            settle_seconds=settings.job_fallback_settle_seconds,
+            max_attempts=settings.job_fallback_max_attempts,
+            backoff_seconds=settings.job_fallback_retry_backoff_seconds,
+        ),
+        threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
+        dry_run=dry_run,
+        max_moves=max_moves,
+        source=only,
+        deadline_seconds=settings.job_fallback_pass_deadline_seconds,
+        stop=stop,
+    )
+    # A live bar only for a person: on a terminal, with text logs and no JSON output.
+    show_progress = output != Output.json and not json_lines() and sys.stderr.isatty()
+    with exit_on_error(), _progress_display(show_progress) as progress:
+        result = _execute(settings, token, host, options, progress, facts)
+    if result is None:
+        facts.lock_held_by_other = True
+        raise _skip(output, logging.INFO, "lock_held", _LOCK_HELD)
+    facts.result = result
+    # The table is for people: on a terminal, or when --output asks for it.
+    shown = output if output is not None else Output.text if sys.stdout.isatty() else None
+    if shown is not None:
+        _render(result, shown)
+    return result.exit_code
 
 
 def history(

@@ -348,7 +348,14 @@ class TrueFoundryClient:
             name = f"id={item_id}" if isinstance(item_id, str) else f"index={index}"
             description = f"{endpoint} item {name}: {_first_error(exc)}"
             self.skipped_items.append(description)
-            event(log, logging.WARNING, f"skipped malformed {description}", endpoint=endpoint)
+            event(
+                log,
+                logging.WARNING,
+                "api.item_skipped",
+                "skipped a malformed item",
+                endpoint=endpoint,
+                detail=description,
+            )
             return None
 
     async def _get_one(self, endpoint: str, path: str, model: type[M]) -> M:
@@ -391,9 +398,13 @@ class TrueFoundryClient:
             event(
                 log,
                 logging.WARNING,
-                f"retrying after {exc} (attempt {state.attempt_number}"
-                f" of {self._retry.max_attempts}, waiting {state.upcoming_sleep:.2f}s)",
+                "api.retry",
+                "API request failed; retrying",
                 endpoint=endpoint,
+                error=str(exc),
+                attempt=state.attempt_number,
+                max_attempts=self._retry.max_attempts,
+                wait_seconds=round(state.upcoming_sleep, 2),
             )
 
         policy = retrying(self._retry, idempotent=idempotent, before_sleep=before_sleep)
@@ -428,7 +439,9 @@ class TrueFoundryClient:
             event(
                 log,
                 logging.DEBUG,
-                f"{where(response.request)} -> {response.status_code}",
+                "api.request",
+                "API request answered",
+                request=where(response.request),
                 endpoint=endpoint,
                 status=response.status_code,
                 attempt=attempt,

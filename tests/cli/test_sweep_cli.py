@@ -29,9 +29,9 @@ NO_DATABASE = with_password(f"postgresql://jf@127.0.0.1:{closed_port()}/jf", "pw
     [
         ({"JOB_FALLBACK_ENABLED": "false"}, [], 0, "sweeping is disabled"),
         ({"TF_SERVICE_API_TOKEN": None}, [], 0, "TF_SERVICE_API_TOKEN is not set: sweep skipped"),
-        ({"TFY_HOST": None}, [], 2, "error: TFY_HOST is not set"),
-        ({"DATABASE_URL": NO_DATABASE}, [], 3, "error: "),
-        ({"TF_SERVICE_API_TOKEN": "wrong-token-123456"}, [], 3, "token refused"),
+        ({"TFY_HOST": None}, [], 2, "TFY_HOST is not set"),
+        ({"DATABASE_URL": NO_DATABASE}, [], 3, '"event": "command.failed"'),
+        ({"TF_SERVICE_API_TOKEN": "wrong-token-123456"}, [], 3, '"event": "source.token_refused"'),
         ({}, ["--source", "no-slash"], 2, "expected CLUSTER/WORKSPACE"),
     ],
     ids=["disabled", "no-token", "no-host", "db-unreachable", "bad-token", "bad-source"],

@@ -1040,10 +1040,10 @@ async def test_each_outcome_is_logged_for_its_run_quiet_when_moved_loud_when_par
             moved = await mover(client, store).move(planned)
             store.journal.update(SOURCE_ID, owner=None, state=MoveState.PARKED, error="stop")
             parked = await mover(client, store).move(planned)
-    events = [r for r in caplog.records if r.getMessage().startswith("move ")]
-    assert [(r.getMessage(), r.levelno) for r in events] == [
-        ("move moved", logging.INFO),
-        ("move parked", logging.WARNING),
+    events = [r for r in caplog.records if r.__dict__.get("event") in ("move.done", "move.parked")]
+    assert [(r.__dict__["event"], r.getMessage(), r.levelno) for r in events] == [
+        ("move.done", "move ended", logging.INFO),
+        ("move.parked", "move ended", logging.ERROR),  # a person must look
     ]
     for record, outcome in zip(events, (moved, parked), strict=True):
         assert record.__dict__["fields"] == {

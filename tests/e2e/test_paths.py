@@ -742,10 +742,10 @@ def test_path_12_a_done_move_whose_source_reads_created_again_is_flagged_not_mov
     warnings = [
         e
         for e in jf.log_events(again)
-        if e.get("level") == "warning" and e.get("source_run_id") == "run-train-1"
+        if e.get("level") == "error" and e.get("source_run_id") == "run-train-1"
     ]
     assert warnings, again
-    assert warnings[0]["msg"] == "move flagged", warnings
+    assert warnings[0]["event"] == "move.flagged", warnings
     assert jf.writes() == writes  # nothing done
     assert jf.journal()["run-train-1"].state == MoveState.DONE
     (copy,) = jf.copies("run-train-1")

@@ -36,7 +36,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(jf: Jobfallback) -> None:
     assert train["reason"] == f"first generic config {train['configId']} of 1"
     assert {m["destinationWorkspaceFqn"] for m in moves} == {"gpu-west:fallback"}
     assert result.json()["report"]["dryRun"] is True
-    assert "DRY-RUN: would move" in result.stderr
+    previews = [e for e in jf.log_events(result) if e["event"] == "dry_run.move"]
+    assert [e["source_run"] for e in previews] == [m["sourceRun"] for m in moves]
+    assert all(e["decision"].startswith("would move") for e in previews), previews
 
     assert jf.writes() == {"put_app": 0, "trigger": 0, "terminate": 0}
     assert jf.sandbox.request_counts["get_run"] == 0  # not even the move's re-read

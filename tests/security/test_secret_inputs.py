@@ -43,7 +43,9 @@ def test_a_token_with_an_inner_unprintable_character_is_refused_naming_only_the_
     assert run.returncode == 2, run
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run
-    assert lines[0].startswith("error: TF_SERVICE_API_TOKEN is invalid ("), run
+    failed = json.loads(lines[0])  # stderr is not a terminal: JSON lines, the error one too
+    assert (failed["event"], failed["exit_code"]) == ("command.failed", 2), run
+    assert failed["error"].startswith("TF_SERVICE_API_TOKEN is invalid ("), run
 
 
 def test_a_protocol_error_never_puts_its_text_in_a_message() -> None:
@@ -127,8 +129,9 @@ def test_the_start_of_sweep_log_shows_host_port_and_database_only(
     env = clean_env(TFY_HOST=sandbox.url, TF_SERVICE_API_TOKEN=sandbox.token, DATABASE_URL=url)
     run = run_cli("sweep", "--dry-run", "--log-format", "json", env=env)
     assert run.returncode == 0, run
-    starting = next(json.loads(line) for line in run.stderr.splitlines() if "starting" in line)
-    assert starting["DATABASE_URL"] == f"postgresql://{host.split('?')[0]}"
+    events = [json.loads(line) for line in run.stderr.splitlines()]
+    (started,) = [e for e in events if e["event"] == "sweep.started"]
+    assert started["database_url"] == f"postgresql://{host.split('?')[0]}"
 
 
 def test_database_url_flag_refuses_a_password(database_url: str) -> None:
@@ -164,8 +167,11 @@ def test_tfy_host_with_credentials_or_plain_http_off_loopback_is_refused(
     env = clean_env(TFY_HOST=host, TF_SERVICE_API_TOKEN="token-of-the-test-0a1")
     run = run_cli("sweep", "--dry-run", env=env)
     assert run.returncode == 2, run
-    assert run.stderr.startswith("error: TFY_HOST is invalid"), run
-    assert why in run.stderr, run
+    (line,) = run.stderr.splitlines()
+    failed = json.loads(line)  # stderr is not a terminal: JSON lines, the error one too
+    assert failed["event"] == "command.failed", run
+    assert failed["error"].startswith("TFY_HOST is invalid"), run
+    assert why in failed["error"], run
 
 
 @pytest.mark.parametrize("host", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])

@@ -52,17 +52,17 @@ async def test_each_attempt_and_retry_is_logged(
         await client.get_application("app-1")
     mine = [r for r in logs.records if r.name == "jobfallback.truefoundry"]
     requests = [
-        (r.getMessage(), r.fields["status"], r.fields["attempt"])  # type: ignore[attr-defined]
+        (r.fields["request"], r.fields["status"], r.fields["attempt"])  # type: ignore[attr-defined]
         for r in mine
         if r.levelno == logging.DEBUG
     ]
     assert requests == [
-        ("GET /api/svc/v1/apps/app-1 -> 503", 503, 1),
-        ("GET /api/svc/v1/apps/app-1 -> 200", 200, 2),
+        ("GET /api/svc/v1/apps/app-1", 503, 1),
+        ("GET /api/svc/v1/apps/app-1", 200, 2),
     ]
-    retries = [r.getMessage() for r in mine if r.levelno == logging.WARNING]
-    assert len(retries) == 1
-    assert "503 Service Unavailable: busy" in retries[0]
+    retries = [r for r in mine if r.levelno == logging.WARNING]
+    assert [r.__dict__["event"] for r in retries] == ["api.retry"]
+    assert "503 Service Unavailable: busy" in retries[0].__dict__["fields"]["error"]
 
 
 @pytest.mark.parametrize(

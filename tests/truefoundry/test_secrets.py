@@ -32,9 +32,10 @@ async def test_the_token_is_never_shown(
             errors.append(caught.value)
         shown = [repr(client), str(client)]
     shown += [text for exc in errors for text in (str(exc), repr(exc), exc.message)]
-    shown += [logs.text, *(record.getMessage() for record in logs.records)]
+    logged = [f"{r.getMessage()} {r.__dict__.get('fields')}" for r in logs.records]
+    shown += [logs.text, *logged]
     assert errors[0].status == 403
     assert "denied: Authorization: Bearer ***" in errors[0].message
-    assert any("GET /api/svc/v1/apps/app-1" in record.getMessage() for record in logs.records)
+    assert any("GET /api/svc/v1/apps/app-1" in line for line in logged)
     assert all(TOKEN not in text for text in shown)
     assert HOST in repr(client)

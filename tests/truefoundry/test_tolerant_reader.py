@@ -162,10 +162,12 @@ async def test_an_app_without_an_id_or_a_name_is_skipped_with_a_warning_naming_i
     assert skipped[0].startswith("list_apps item index=1: id:")  # no id: named by position
     assert skipped[1].startswith("list_apps item id=app-3: name:")
     assert skipped[2].startswith("list_apps item id=app-4: name:")
-    warnings = [r.getMessage() for r in logs.records if r.levelno == logging.WARNING]
-    assert [w for w in warnings if "skipped malformed" in w] == [
-        f"skipped malformed {s}" for s in skipped
-    ]
+    warnings = [r for r in logs.records if r.levelno == logging.WARNING]
+    assert [
+        r.__dict__["fields"]["detail"]
+        for r in warnings
+        if r.__dict__.get("event") == "api.item_skipped"
+    ] == skipped
 
 
 @pytest.mark.parametrize("missing", ["id", "name"])
@@ -198,7 +200,11 @@ async def test_malformed_runs_are_skipped_with_a_warning_naming_each(
     assert "createdAt" in skipped[0]
     assert "index=2" in skipped[1]
     assert "id=id-run-text-time" in skipped[2]
-    warnings = [r.getMessage() for r in logs.records if r.levelno == logging.WARNING]
+    warnings = [
+        f"{r.getMessage()} {r.__dict__.get('fields')}"
+        for r in logs.records
+        if r.levelno == logging.WARNING
+    ]
     assert any("id-run-bad" in w for w in warnings)
     assert any("index=2" in w for w in warnings)
 
