@@ -26,9 +26,9 @@ from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, writ
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobfallback.models import FallbackConfig, workspace_conflicts
+from jobfallback.models import FallbackConfig
 from jobfallback.move import Outcome
-from jobfallback.plan import usable_configs
+from jobfallback.plan import skipped_configs
 
 if TYPE_CHECKING:
     from jobfallback.publish import ApiCounters, SweepFacts
@@ -101,7 +101,7 @@ def _pass(series: _Series, result: SweepResult, configs: Sequence[FallbackConfig
         "configs_skipped",
         "Enabled configs the last pass could not use, by reason.",
         ["reason"],
-        _skipped_configs(configs),
+        {(reason,): count for reason, count in skipped_configs(configs).items()},
     )
     series.set("jobs_listed", "Jobs the last pass listed.", report.jobs_listed)
     series.set("runs_seen", "CREATED runs the last pass saw.", report.runs_seen)
@@ -125,16 +125,6 @@ def _pass(series: _Series, result: SweepResult, configs: Sequence[FallbackConfig
         "Unfinished moves of earlier passes that the last pass picked up.",
         report.resumed,
     )
-
-
-def _skipped_configs(configs: Sequence[FallbackConfig]) -> dict[tuple[str, ...], int]:
-    # The planner's own rules, so the reasons cannot drift from what the pass did.
-    usable, _ = usable_configs(configs)
-    refused = workspace_conflicts((str(config.id), config) for config in usable)
-    return {
-        ("no_destination_fqn",): len(configs) - len(usable),  # `configs` are the enabled ones
-        ("source_conflict",): sum(config.source_workspace_id in refused for config in usable),
-    }
 
 
 def _api(series: _Series, api: ApiCounters) -> None:

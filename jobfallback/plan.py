@@ -91,6 +91,18 @@ def usable_configs(configs: Iterable[FallbackConfig]) -> tuple[list[FallbackConf
     return usable, warnings
 
 
+def skipped_configs(configs: Iterable[FallbackConfig]) -> dict[str, int]:
+    """Enabled configs a pass cannot use, by reason: no destination FQN, or a source workspace
+    named under two clusters (the sweep's report and its metrics both read this)."""
+    configs = list(configs)
+    usable, _ = usable_configs(configs)
+    refused = workspace_conflicts((f"config {c.id}", c) for c in usable)
+    return {
+        "no_destination_fqn": sum(c.enabled for c in configs) - len(usable),
+        "source_conflict": sum(c.source_workspace_id in refused for c in usable),
+    }
+
+
 def group_by_source(
     configs: Iterable[FallbackConfig], *, only: Source | None = None
 ) -> list[SourceGroup]:

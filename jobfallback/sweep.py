@@ -48,6 +48,7 @@ from jobfallback.plan import (
     group_by_source,
     merge_plans,
     plan_source,
+    skipped_configs,
     usable_configs,
 )
 from jobfallback.store import MoveJournal
@@ -183,8 +184,9 @@ class SweepResult:
 
     @property
     def exit_code(self) -> int:
-        """0 done, 1 some moves or sources failed or were parked or refused, 3 nothing could be
-        fetched or auth refused; 143 (128 + SIGTERM) the pass was stopped before its end."""
+        """0 done, 1 some moves or sources failed or were parked or refused (or every config was
+        skipped), 3 nothing could be fetched or auth refused; 143 (128 + SIGTERM) the pass was
+        stopped before its end."""
         report = self.report
         if self.stopped is not None:
             return STOPPED_EXIT_CODE
@@ -194,6 +196,8 @@ class SweepResult:
             return 3
         if report.failed or report.parked or report.sources_failed or report.sources_refused:
             return 1
+        if report.configs_skipped and report.configs_skipped == report.configs_total:
+            return 1  # configs exist and none can move anything: not a quiet success
         return 0
 
 
@@ -400,6 +404,8 @@ async def _run_pass(
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
     report.sources_refused = len(refused)
+    report.configs_total = sum(c.enabled for c in configs)
+    report.configs_skipped = sum(skipped_configs(configs).values())
 
     # Earlier passes' unfinished moves, read before this pass begins any of its own.
     unfinished = [] if journal is None else await asyncio.to_thread(journal.due)

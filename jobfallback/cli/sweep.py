@@ -147,6 +147,7 @@ def _render(result: SweepResult, output: Output) -> None:
         f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
         f" ({r.sources_failed} failed)"
         f"{f' ({r.sources_refused} refused)' if r.sources_refused else ''}"
+        f"{f', configs skipped {r.configs_skipped}/{r.configs_total}' if r.configs_skipped else ''}"
         f", jobs {r.jobs_listed}, runs seen {r.runs_seen}"
         f"{f' ({r.unreadable} unreadable)' if r.unreadable else ''}"
         f", stuck {r.stuck}, planned {r.planned}, deferred {r.deferred}, moved {r.moved},"

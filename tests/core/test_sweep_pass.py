@@ -250,3 +250,22 @@ async def test_a_workspace_under_two_cluster_ids_is_refused_and_nothing_of_it_mo
     moved = {o.source_run_id for o in result.outcomes}
     assert moved
     assert all(store.journal.require(run_id).config_id != first.id for run_id in moved)
+
+
+@pytest.mark.parametrize("all_of_them", [False, True])
+async def test_a_pass_whose_every_config_is_skipped_is_no_quiet_success(
+    sandbox: SandboxServer, store: Store, sandbox_state: SandboxState, all_of_them: bool
+) -> None:
+    """A config without a destination FQN is skipped; when that leaves nothing usable the pass
+    says so in its exit code (a green CronJob that can never move anything hides it)."""
+    configs = stored(store, sandbox_state)
+    skipped = len(configs) if all_of_them else 1
+    unusable = [
+        c.model_copy(update={"destination_workspace_fqn": None}) if i < skipped else c
+        for i, c in enumerate(configs)
+    ]
+    result = await one_pass(sandbox, unusable, store.journal)
+    report = result.report
+    assert (report.configs_total, report.configs_skipped) == (len(configs), skipped)
+    assert result.exit_code == (1 if all_of_them else 0)
+    assert sum("has no destinationWorkspaceFqn" in w for w in report.warnings) == skipped
