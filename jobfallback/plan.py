@@ -37,10 +37,10 @@ class Source:
 
     @classmethod
     def parse(cls, text: str) -> Source:
-        cluster, sep, workspace = text.partition("/")
-        if not sep or not cluster.strip() or not workspace.strip():
+        parts = [part.strip() for part in text.split("/")]
+        if len(parts) != 2 or not all(parts):
             raise ValueError("expected CLUSTER/WORKSPACE, e.g. gpu-east/ws-ml")
-        return cls(cluster.strip(), workspace.strip())
+        return cls(*parts)
 
 
 @dataclass

@@ -874,7 +874,7 @@ async def test_of_two_runs_on_the_version_the_oldest_is_adopted_and_both_are_nam
     assert outcome.outcome == Outcome.MOVED
     assert journal(store).destination_run_name == oldest["name"]
     (warning,) = [r for r in caplog.records if r.getMessage() == MANY_RUNS]
-    assert warning.levelno == logging.WARNING
+    assert (warning.levelno, warning.__dict__["event"]) == (logging.WARNING, "move.runs_adopted")
     fields = warning.__dict__["fields"]
     assert fields["source_run_id"] == SOURCE_ID
     assert sorted(fields["runs"].split(",")) == sorted([oldest["name"], newest["name"]])

@@ -17,6 +17,7 @@ from jobfallback.plan import (
     match,
     merge_plans,
     plan_source,
+    skipped_configs,
     usable_configs,
 )
 
@@ -81,9 +82,10 @@ def test_disabled_configs_are_dropped_silently() -> None:
 def test_config_without_fqn_is_skipped_with_a_warning_naming_backfill() -> None:
     usable, warnings = usable_configs([config(1, fqn=None), config(2)])
     assert [c.id for c in usable] == [2]
-    assert len(warnings) == 1
-    assert "config 1" in warnings[0]
-    assert "configs backfill-fqn" in warnings[0]
+    assert warnings == [
+        "config 1 has no destinationWorkspaceFqn and is skipped; "
+        "run `jobfallback configs backfill-fqn` to fill it"
+    ]
 
 
 def test_group_by_source_splits_generic_and_specific_in_id_order() -> None:
@@ -112,14 +114,22 @@ def test_group_by_source_filters_one_source() -> None:
     assert [g.source.workspace_id for g in groups] == ["ws-b"]
 
 
-@pytest.mark.parametrize("text", ["", "abc", "/ws", "cl/", " / "])
+@pytest.mark.parametrize("text", ["", "abc", "/ws", "cl/", " / ", "cl/ws/x"])
 def test_source_parse_rejects_malformed(text: str) -> None:
-    with pytest.raises(ValueError, match="CLUSTER/WORKSPACE"):
+    with pytest.raises(ValueError) as refused:
         Source.parse(text)
+    assert str(refused.value) == "expected CLUSTER/WORKSPACE, e.g. gpu-east/ws-ml"
 
 
 def test_source_parse_round_trips() -> None:
+    assert Source.parse(" gpu-east / ws-1 ") == Source("gpu-east", "ws-1")
     assert str(Source.parse("gpu-east/ws-1")) == "gpu-east/ws-1"
+
+
+def test_skipped_configs_say_why_each_enabled_config_cannot_be_used() -> None:
+    typo = config(3, src_ws="ws-b").model_copy(update={"source_cluster_id": "srx"})
+    configs = [config(1, fqn=None), config(2, src_ws="ws-b"), typo, config(4, enabled=False)]
+    assert skipped_configs(configs) == {"no_destination_fqn": 1, "source_conflict": 2}
 
 
 # ------------------------------------------------------------------ stuck
