@@ -228,13 +228,17 @@ def test_a_dry_run_tells_what_a_pass_would_do_with_each_row() -> None:
 
 
 async def test_a_failed_attempt_records_its_source_its_config_and_why(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     sandbox.set_faults(rate=1.0, kinds=["500"], endpoints=["put_app"])
     async with once(sandbox) as client:
         planned = await plan(client, config)
-        outcome = await mover(client, store).move(planned)
+        with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+            outcome = await mover(client, store).move(planned)
     row = says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
+    # Retried by itself: a warning, not the error a parked move is (a person need not act yet).
+    (logged,) = [r for r in caplog.records if r.__dict__.get("event") == "move.failed"]
+    assert logged.levelno == logging.WARNING
     assert "500" in outcome.detail
     assert row.attempts == 1
     # What a resumed move goes by: which config governs it, and which version it copies.
