@@ -97,6 +97,11 @@ def _pass(series: _Series, result: SweepResult, configs: Sequence[FallbackConfig
         "Source workspaces named under two clusters, not acted on.",
         report.sources_refused,
     )
+    series.set(
+        "sources_missing",
+        "Source workspaces the API does not list (or lists in another cluster), not acted on.",
+        report.sources_missing,
+    )
     series.by(
         "configs_skipped",
         "Enabled configs the last pass could not use, by reason.",

@@ -345,6 +345,7 @@ class SweepReport(CamelModel):
     sources_scanned: int = 0
     sources_failed: int = 0
     sources_refused: int = 0  # config sets it will not act on (one workspace, two clusters)
+    sources_missing: int = 0  # workspace not found, or in another cluster than its configs say
     configs_total: int = 0  # enabled configs
     configs_skipped: int = 0  # enabled configs it could not use (plan.skipped_configs says why)
     jobs_listed: int = 0

@@ -139,7 +139,9 @@ def match(group: SourceGroup, application_id: str) -> tuple[FallbackConfig, str]
         return specific, f"job-specific config {specific.id}"
     if group.generic:
         first = group.generic[0]
-        return first, f"first generic config {first.id} of {len(group.generic)}"
+        others = len(group.generic) - 1
+        which = f"the oldest of {others + 1}" if others else "the only one"
+        return first, f"generic config {first.id} ({which} for this source)"
     return None
 
 

@@ -233,17 +233,63 @@ def _masked_dsn(dsn: str) -> str:
     return parsed.masked(dsn)
 
 
-def load_settings(**overrides: Any) -> Settings:
+# Settings only a sweep reads: a bad value in one stops a sweep (exit 2), never a command that
+# does not use it (`history`, `configs list`, `db status`, ...).
+SWEEP_ONLY = frozenset(
+    {
+        "job_fallback_enabled",
+        "job_fallback_stuck_threshold_minutes",
+        "job_fallback_concurrency",
+        "job_fallback_settle_seconds",
+        "job_fallback_max_attempts",
+        "job_fallback_retry_backoff_seconds",
+        "job_fallback_pass_deadline_seconds",
+        "job_fallback_pushgateway_url",
+        "job_fallback_pushgateway_timeout_seconds",
+        "job_fallback_metrics_file",
+        "job_fallback_metrics_instance",
+        "job_fallback_webhook_url",
+        "job_fallback_webhook_format",
+        "job_fallback_webhook_timeout_seconds",
+    }
+)
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    """(field, one line naming the variable and what is allowed) of a validation error."""
+    # The location is the field's name or its variable's (the alias it was read by).
+    field = str(error["loc"][0]).lower() if error["loc"] else "settings"
+    env = field.upper()
+    allowed = _ALLOWED.get(env, "a valid value")
+    return field, f"{env} is invalid ({error['msg']}); set it to {allowed}"
+
+
+def settings_with_problems(**overrides: Any) -> tuple[Settings, dict[str, str]]:
+    """The settings with every invalid one at its default, and {field: the line naming it}
+    for each invalid one (`doctor` reports them all and checks what the others allow)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    problems: dict[str, str] = {}
+    while True:
+        try:
+            return Settings(**given), problems
+        except ValidationError as exc:
+            fresh = dict(_problem(e) for e in exc.errors())
+            fresh = {f: m for f, m in fresh.items() if f not in problems}
+            if not fresh or any(f not in Settings.model_fields for f in fresh):
+                raise UsageError(next(iter(fresh.values()), "settings are invalid")) from None
+            problems.update(fresh)
+            for name in fresh:
+                given[name] = Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+def load_settings(*, for_sweep: bool = True, **overrides: Any) -> Settings:
     """Read the environment, apply non-None flag overrides, and validate.
 
-    Raises UsageError with one line per the first invalid variable.
+    Raises UsageError with one line per the first invalid variable. With `for_sweep=False`
+    an invalid sweep-only setting (SWEEP_ONLY) is left at its default instead.
     """
-    given = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "settings"
-        env = field.upper()
-        allowed = _ALLOWED.get(env, "a valid value")
-        raise UsageError(f"{env} is invalid ({error['msg']}); set it to {allowed}") from None
+    settings, problems = settings_with_problems(**overrides)
+    blocking = [m for f, m in problems.items() if for_sweep or f not in SWEEP_ONLY]
+    if blocking:
+        raise UsageError(blocking[0])
+    return settings

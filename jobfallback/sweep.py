@@ -181,12 +181,13 @@ class SweepResult:
     )  # dry run: run id -> what a pass would do
     auth_refused: bool = False
     stopped: str | None = None  # what stopped the pass early (e.g. "SIGTERM"), if anything
+    source_errors: list[str] = field(default_factory=list)  # why each failed source failed
 
     @property
     def exit_code(self) -> int:
-        """0 done, 1 some moves or sources failed or were parked or refused (or every config was
-        skipped), 3 nothing could be fetched or auth refused; 143 (128 + SIGTERM) the pass was
-        stopped before its end."""
+        """0 done, 1 some moves or sources failed or were parked, refused or missing (or every
+        config was skipped), 3 nothing could be fetched or auth refused; 143 (128 + SIGTERM)
+        the pass was stopped before its end."""
         report = self.report
         if self.stopped is not None:
             return STOPPED_EXIT_CODE
@@ -194,7 +195,13 @@ class SweepResult:
             report.sources_total and report.sources_failed == report.sources_total
         ):
             return 3
-        if report.failed or report.parked or report.sources_failed or report.sources_refused:
+        if (
+            report.failed
+            or report.parked
+            or report.sources_failed
+            or report.sources_refused
+            or report.sources_missing
+        ):
             return 1
         if report.configs_skipped and report.configs_skipped == report.configs_total:
             return 1  # configs exist and none can move anything: not a quiet success
@@ -218,6 +225,63 @@ async def fetch_source(client: TrueFoundryClient, group: SourceGroup) -> list[Li
     return [Listing(app, app_runs) for app, app_runs in zip(apps, runs, strict=True)]
 
 
+async def _existing_sources(
+    client: TrueFoundryClient,
+    groups: Sequence[SourceGroup],
+    report: SweepReport,
+    deadline: _Deadline,
+) -> list[SourceGroup]:
+    """The sources whose workspace exists in the cluster their configs name, from one workspace
+    listing per pass; each config of another source gets a `source.missing` warning, and the
+    source is counted in `sources_missing` and not listed (its configs cannot be right). When
+    the listing itself fails, every source is listed as before (`source.unchecked`)."""
+    if not groups:
+        return []
+    unreadable = len(client.skipped_items)
+    try:
+        async with deadline.bound():
+            clusters = {w.id: w.cluster_id async for w in client.list_workspaces()}
+    except (ApiError, TimeoutError) as exc:
+        event(
+            log,
+            logging.WARNING,
+            "source.unchecked",
+            "the workspace listing failed: sources listed without checking they exist",
+            error=str(exc) or type(exc).__name__,
+        )
+        return list(groups)
+    partial = len(client.skipped_items) > unreadable
+    found: list[SourceGroup] = []
+    for group in groups:
+        source = group.source
+        cluster = clusters.get(source.workspace_id)
+        # A workspace the listing does not show may be one of its unreadable items: not missing.
+        if cluster == source.cluster_id or (cluster is None and partial):
+            found.append(group)
+            continue
+        if cluster is None:
+            detail = f"source workspace {source.workspace_id} not found"
+        else:
+            detail = (
+                f"source workspace {source.workspace_id} is in cluster {cluster}, "
+                f"not {source.cluster_id}"
+            )
+        report.sources_missing += 1
+        configs = sorted([*group.generic, *group.job_specific.values()], key=lambda c: c.id)
+        for config in configs:
+            event(
+                log,
+                logging.WARNING,
+                "source.missing",
+                "config skipped: its source workspace is not where it says",
+                config_id=config.id,
+                source=str(source),
+                detail=detail,
+            )
+            report.warnings.append(f"config {config.id}: {detail}")
+    return found
+
+
 async def _fetch_and_plan(
     client: TrueFoundryClient,
     groups: Sequence[SourceGroup],
@@ -228,10 +292,11 @@ async def _fetch_and_plan(
     now: datetime,
     threshold_minutes: int,
     deadline: _Deadline,
-) -> tuple[list[SourcePlan], bool]:
+) -> tuple[list[SourcePlan], bool, list[str]]:
     """Each source's listing is planned as soon as it arrives and then dropped: only stuck runs
     are kept, so memory follows the number of moves, not the size of the fleet."""
     parts: list[SourcePlan] = []
+    errors: list[str] = []  # why each failed source failed, for the report's text
     auth_refused = False
     done = 0
 
@@ -252,6 +317,7 @@ async def _fetch_and_plan(
         except AuthError as exc:
             auth_refused = True
             report.sources_failed += 1
+            errors.append("token refused")
             event(
                 log,
                 logging.ERROR,
@@ -262,6 +328,7 @@ async def _fetch_and_plan(
             )
         except ApiError as exc:
             report.sources_failed += 1
+            errors.append(str(exc))
             event(
                 log,
                 logging.WARNING,
@@ -272,6 +339,7 @@ async def _fetch_and_plan(
             )
         except TimeoutError:
             report.sources_failed += 1
+            errors.append(deadline.why("pass deadline", "stopped"))
             event(
                 log,
                 logging.WARNING,
@@ -284,7 +352,7 @@ async def _fetch_and_plan(
         progress("sources", done, len(groups))
 
     await asyncio.gather(*(one(g) for g in groups))
-    return parts, auth_refused
+    return parts, auth_refused, errors
 
 
 _DEADLINE_SOURCE = "the pass deadline came before this source was listed"
@@ -403,6 +471,7 @@ async def _run_pass(
     warnings += refused.values()
     groups = group_by_source(usable, only=options.source)
     report.sources_total = len(groups)
+    groups = await _existing_sources(client, groups, report, deadline)
     report.sources_refused = len(refused)
     report.configs_total = sum(c.enabled for c in configs)
     report.configs_skipped = sum(skipped_configs(configs).values())
@@ -428,7 +497,7 @@ async def _run_pass(
             moves.start_moves(part.moves)
 
     try:
-        parts, auth_refused = await _fetch_and_plan(
+        parts, auth_refused, source_errors = await _fetch_and_plan(
             client,
             groups,
             report,
@@ -445,7 +514,7 @@ async def _run_pass(
     plan = merge_plans(parts, max_moves=options.max_moves)
     for warning in plan.warnings:
         event(log, logging.WARNING, "plan.item_skipped", "listed item skipped", detail=warning)
-    report.warnings = warnings + plan.warnings + client.skipped_items
+    report.warnings = warnings + report.warnings + plan.warnings + client.skipped_items
     report.unreadable = len(client.skipped_items)
     report.runs_seen, report.stuck = plan.runs_seen, plan.stuck
     report.planned, report.deferred = len(plan.moves), len(plan.deferred)
@@ -508,4 +577,5 @@ async def _run_pass(
         decisions=decisions,
         auth_refused=auth_refused,
         stopped=options.stop.reason,
+        source_errors=source_errors,
     )

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from jobfallback.cli import app
 from jobfallback.errors import UsageError
-from jobfallback.settings import load_settings
+from jobfallback.settings import load_settings, settings_with_problems
 
 
 def test_defaults() -> None:
@@ -109,3 +109,26 @@ def test_sweep_flags_override_enabled_both_ways(monkeypatch: pytest.MonkeyPatch)
     # Past the enabled check, the next one stops it: no token.
     assert on.exit_code == 0
     assert "TF_SERVICE_API_TOKEN is not set" in on.stdout
+
+
+def test_a_bad_sweep_only_setting_is_left_at_its_default_outside_a_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "abc")
+    with pytest.raises(UsageError, match="JOB_FALLBACK_STUCK_THRESHOLD_MINUTES is invalid"):
+        load_settings()
+    assert load_settings(for_sweep=False).job_fallback_stuck_threshold_minutes == 60
+    monkeypatch.setenv("TFY_HOST", "not-a-url")  # every command that calls the API reads it
+    with pytest.raises(UsageError, match="TFY_HOST is invalid"):
+        load_settings(for_sweep=False)
+
+
+def test_settings_with_problems_names_every_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_STUCK_THRESHOLD_MINUTES", "abc")
+    monkeypatch.setenv("JOB_FALLBACK_CONCURRENCY", "0")
+    settings, problems = settings_with_problems()
+    assert set(problems) == {"job_fallback_stuck_threshold_minutes", "job_fallback_concurrency"}
+    assert (settings.job_fallback_stuck_threshold_minutes, settings.job_fallback_concurrency) == (
+        60,
+        16,
+    )

@@ -75,10 +75,11 @@ def api_client(
     )
 
 
-def settings_from(**overrides: Any) -> Settings:
-    """Load settings with flag overrides; a bad value exits 2 with one line."""
+def settings_from(*, for_sweep: bool = False, **overrides: Any) -> Settings:
+    """Load settings with flag overrides; a bad value exits 2 with one line. Only a sweep
+    (`for_sweep`) is stopped by a bad sweep-only setting; other commands never read them."""
     with exit_on_error():
-        return load_settings(**overrides)
+        return load_settings(for_sweep=for_sweep, **overrides)
 
 
 def echo(text: str, *, err: bool = False) -> None:

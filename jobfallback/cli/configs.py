@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from jobfallback.cli.common import (
 )
 from jobfallback.cli.configs_api import Side
 from jobfallback.cli.db import opened_store
+from jobfallback.cli.times import utc_time
 from jobfallback.errors import JobFallbackError, UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec
 from jobfallback.store import ImportDiff, InvalidImport, open_store, parse_import, parse_spec
@@ -118,7 +119,7 @@ def _shown(field: str, value: Any) -> str:
     if field == "destination_workspace_fqn" and value is None:
         return _NO_FQN
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return utc_time(value)
     return "-" if value is None else str(value)
 
 

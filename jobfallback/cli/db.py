@@ -17,6 +17,7 @@ from jobfallback.cli.common import (
     print_table,
     settings_from,
 )
+from jobfallback.cli.times import utc_time
 from jobfallback.store import Store, open_store
 
 app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and status.")
@@ -53,7 +54,12 @@ def status(database_url: str | None = DatabaseUrlOption, output: Output = Output
         print_json(migrations)
         return
     rows = [
-        (m.version, m.name, "applied" if m.applied_at else "pending", m.applied_at)
+        (
+            m.version,
+            m.name,
+            "applied" if m.applied_at else "pending",
+            None if m.applied_at is None else utc_time(m.applied_at),
+        )
         for m in migrations
     ]
     print_table(("version", "name", "state", "applied_at"), rows, empty="no migrations")

@@ -9,7 +9,7 @@ import typer
 
 from jobfallback.cli.common import DatabaseUrlOption, HostOption, api_client, echo
 from jobfallback.errors import JobFallbackError
-from jobfallback.settings import Settings, load_settings
+from jobfallback.settings import Settings, settings_with_problems
 from jobfallback.store import open_store
 
 Check = Callable[[Settings], str]
@@ -47,24 +47,38 @@ def _database(settings: Settings) -> str:
     return f"{where} reachable, schema current"
 
 
+# The settings each check needs: one of them invalid fails that check, not the others.
+_NEEDS = {
+    "token": ("tf_service_api_token", "tf_user_api_token"),
+    "api": ("tfy_host", "tf_service_api_token", "job_fallback_http_timeout_seconds"),
+    "database": ("database_url",),
+}
+
+
 def doctor(
     host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
     """Check settings, token, API and database; one line per check; exit 1 when any fails."""
     try:
-        settings = load_settings(tfy_host=host, database_url=database_url)
-    except JobFallbackError as exc:
+        settings, problems = settings_with_problems(tfy_host=host, database_url=database_url)
+    except JobFallbackError as exc:  # not a setting's value: nothing else can be checked
         echo(f"FAIL settings: {exc}")
         raise typer.Exit(1) from None
-    echo(
-        f"ok   settings: enabled={settings.job_fallback_enabled}, "
-        f"threshold={settings.job_fallback_stuck_threshold_minutes} min"
-    )
+    failed = len(problems)
+    for problem in problems.values():
+        echo(f"FAIL settings: {problem}")
+    if not problems:
+        echo(
+            f"ok   settings: enabled={settings.job_fallback_enabled}, "
+            f"threshold={settings.job_fallback_stuck_threshold_minutes} min"
+        )
     checks: dict[str, Check] = {"token": _token, "api": _api, "database": _database}
-    failed = 0
     for name, check in checks.items():
+        bad = [field.upper() for field in _NEEDS[name] if field in problems]
         try:
+            if bad:
+                raise JobFallbackError(f"not checked: {', '.join(bad)} is invalid")
             echo(f"ok   {name}: {check(settings)}")
         except JobFallbackError as exc:
             failed += 1

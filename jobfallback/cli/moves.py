@@ -22,6 +22,7 @@ from jobfallback.cli.common import (
     print_table,
 )
 from jobfallback.cli.db import opened_store
+from jobfallback.cli.times import utc_time
 from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
 
 app = typer.Typer(
@@ -45,7 +46,7 @@ NEEDS_A_LOOK = (*RESUMABLE_STATES, MoveState.PARKED)
 _SETTLED = frozenset(MoveState) - frozenset(NEEDS_A_LOOK)
 _ERROR_WIDTH = 60
 _HEADERS = (
-    "updated (UTC)",
+    "updated",
     "source run id",
     "source run",
     "job",
@@ -58,7 +59,7 @@ _HEADERS = (
 
 
 def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return None if value is None else utc_time(value)
 
 
 def _next_attempt(record: MoveRecord, now: datetime) -> str | None:

@@ -27,6 +27,7 @@ from jobfallback.cli.common import (
     require_host,
     settings_from,
 )
+from jobfallback.cli.times import utc_time
 from jobfallback.logs import LogFormat, event, get_logger, json_lines, setup_logging
 from jobfallback.models import MoveState, PlannedMove
 from jobfallback.move import MoveOutcome, MovePolicy
@@ -108,7 +109,47 @@ def _move_row(
     return row
 
 
-def _render(result: SweepResult, output: Output) -> None:
+_ADD_CONFIG = "add one with `jobfallback configs add ...` (or enable one: `configs enable ID`)"
+
+
+def _no_moves(result: SweepResult, only: Source | None) -> str:
+    """What an empty table means: "nothing stuck" only when every source was scanned."""
+    r = result.report
+    if r.sources_total == 0:
+        if r.configs_total == 0:
+            return f"No run checked: no configs enabled; {_ADD_CONFIG}."
+        if r.configs_skipped == r.configs_total:
+            return (
+                f"No run checked: every config skipped ({r.configs_skipped} of "
+                f"{r.configs_total}; the warnings say why, `jobfallback configs validate` checks)."
+            )
+        if only is not None:
+            return f"No run checked: no usable config has the source {only} (--source)."
+        return "No run checked: no source to scan."
+    if r.sources_missing and not r.sources_scanned and not r.sources_failed:
+        return (
+            f"No run checked: {r.sources_missing} of {r.sources_total} source workspaces not "
+            "found in their cluster (the warnings name the configs; "
+            "`jobfallback configs validate` checks them)."
+        )
+    if r.sources_failed:
+        reasons = sorted(set(result.source_errors))
+        why = reasons[0] if len(reasons) == 1 else "; ".join(reasons[:3])
+        if r.sources_failed == r.sources_total:
+            return f"No run checked: {r.sources_failed} of {r.sources_total} sources failed: {why}"
+        return (
+            f"No stuck run in the {r.sources_scanned} of {r.sources_total} sources scanned; "
+            f"{r.sources_failed} failed: {why}"
+        )
+    if r.sources_missing:
+        return (
+            f"No stuck run in the {r.sources_scanned} of {r.sources_total} sources scanned; "
+            f"{r.sources_missing} not found in their cluster (the warnings name the configs)."
+        )
+    return "Nothing stuck: no run to move."
+
+
+def _render(result: SweepResult, output: Output, only: Source | None = None) -> None:
     outcomes = {o.source_run_id: o for o in result.outcomes}
     rows = [
         _move_row(m, outcomes.get(m.run.id), result.decisions.get(m.run.id))
@@ -132,21 +173,32 @@ def _render(result: SweepResult, output: Output) -> None:
     else:
         headers += ["outcome", "detail"]
         keys += ["outcome", "detail"]
-    empty = "Nothing stuck: no run to move."
-    print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=empty)
+    print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=_no_moves(result, only))
     if result.resumes:
         verb = "would resume" if result.report.dry_run else "resumed"
         echo(f"\n{verb} {len(result.resumes)} unfinished move(s) of earlier passes:")
+        resumed_headers = ["source run", "job", "destination", "was"]
+        if not result.report.dry_run:
+            resumed_headers += ["outcome", "detail"]  # why a resumed move failed or was parked
+        resumed_rows = []
         for record in result.resumes:
-            echo(
-                f"  {record.source_run_name} ({record.source_application_name}) -> "
-                f"{record.destination_workspace_fqn}, was {record.state.value}"
-            )
+            row: list[Any] = [
+                record.source_run_name,
+                record.source_application_name,
+                record.destination_workspace_fqn,
+                record.state.value,
+            ]
+            if not result.report.dry_run:
+                outcome = outcomes.get(record.source_run_id)
+                row += [None, None] if outcome is None else [outcome.outcome.value, outcome.detail]
+            resumed_rows.append(row)
+        print_table(resumed_headers, resumed_rows, empty="")
     r = result.report
     echo(
         f"\n{'DRY-RUN: ' if r.dry_run else ''}sources {r.sources_scanned}/{r.sources_total} scanned"
         f" ({r.sources_failed} failed)"
         f"{f' ({r.sources_refused} refused)' if r.sources_refused else ''}"
+        f"{f' ({r.sources_missing} missing)' if r.sources_missing else ''}"
         f"{f', configs skipped {r.configs_skipped}/{r.configs_total}' if r.configs_skipped else ''}"
         f", jobs {r.jobs_listed}, runs seen {r.runs_seen}"
         f"{f' ({r.unreadable} unreadable)' if r.unreadable else ''}"
@@ -313,6 +365,7 @@ def sweep(
     setup_logging(fmt)
     only = _parse_source(source)
     settings = settings_from(
+        for_sweep=True,
         tfy_host=host,
         database_url=database_url,
         job_fallback_stuck_threshold_minutes=threshold_minutes,
@@ -405,8 +458,11 @@ def _sweep(
     # The table is for people: on a terminal, or when --output asks for it.
     shown = output if output is not None else Output.text if sys.stdout.isatty() else None
     if shown is not None:
-        _render(result, shown)
+        _render(result, shown, only)
     return result.exit_code
+
+
+_COUNT_CAP = 10_000  # `history --state S` with none: the moves in other states, counted up to it
 
 
 def history(
@@ -417,16 +473,24 @@ def history(
 ) -> None:
     """List the move journal: what moved where, when, its state and any error."""
     settings = settings_from(database_url=database_url)
+    others = 0
     with exit_on_error(), open_store(settings.database_dsn) as store:
         records = store.journal.history(limit=limit, states=None if state is None else (state,))
+        if not records and state is not None and output != Output.json:
+            others = len(store.journal.history(limit=_COUNT_CAP))
     if output == Output.json:
         print_json(records)
         return
+    if state is None or not others:
+        empty = "No moves recorded yet."
+    else:
+        counted = f"{others}+" if others >= _COUNT_CAP else str(others)
+        empty = f"No moves in state {state.value} ({counted} moves in other states)."
     print_table(
         ["updated", "source run", "job", "destination", "dest run", "state", "error"],
         [
             [
-                r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                utc_time(r.updated_at),
                 r.source_run_name,
                 r.source_application_name,
                 r.destination_workspace_fqn,
@@ -436,5 +500,5 @@ def history(
             ]
             for r in records
         ],
-        empty="No moves recorded yet.",
+        empty=empty,
     )

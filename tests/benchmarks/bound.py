@@ -1,6 +1,8 @@
 """The lower bound: the fewest API calls that answer a sweep's question, and their time.
 
 Calls, from the fleet's own state before the sweep:
+- per pass: ceil(workspaces / page) pages of `list_workspaces` (do the sources exist, in the
+  clusters their configs name?), before any source is listed;
 - per source workspace: ceil(jobs / page) pages of `list_apps` (at least one);
 - per job listed: ceil(CREATED runs / page) `list_runs` calls (at least one);
 - per stuck run, the move protocol: `list_apps` (is the destination application ours, or
@@ -14,9 +16,9 @@ Calls, from the fleet's own state before the sweep:
 
 Time, with every call taking `latency` and `concurrency` calls in flight:
 max(ceil(calls / concurrency), depth) * latency, where depth is the longest chain of calls that
-must wait for each other (apps page -> runs -> find app -> put -> trigger -> get_run ->
-terminate). Nothing
-else (client CPU, database, process start) is counted: it is the floor, not an estimate.
+must wait for each other (workspaces page -> apps page -> runs -> find app -> put -> trigger ->
+get_run -> terminate). Nothing else (client CPU, database, process start) is counted: it is
+the floor, not an estimate.
 """
 
 from __future__ import annotations
@@ -65,10 +67,11 @@ def lower_bound(state: dict[str, Any], *, threshold_minutes: int, page: int = 10
     jobs_per_source = Counter(jobs.values())
     calls = Counter(
         {
+            "list_workspaces": _pages(len(state["workspaces"]), page) if sources else 0,
             "list_apps": sum(_pages(jobs_per_source[s], page) for s in sources),
             "list_runs": sum(_pages(created[j], page) for j in jobs),
         }
     )
     calls.update(dict.fromkeys(MOVE_CALLS, stuck))
     calls["list_deployments"] = sum(k - 1 for k in stuck_per_job.values() if k)
-    return Bound(calls=+calls, depth=2 + (len(MOVE_CALLS) if stuck else 0))
+    return Bound(calls=+calls, depth=3 + (len(MOVE_CALLS) if stuck else 0))

@@ -95,18 +95,18 @@ def test_list_shows_what_needs_a_look_and_hides_settled_moves(
     add_move(journal, "run-parked", MoveState.PARKED, attempts=8, error="x" * 200)
     table = ok(database_url, "list").splitlines()
     assert table[0].split() == [
-        "UPDATED", "(UTC)", "SOURCE", "RUN", "ID", "SOURCE", "RUN", "JOB", "DESTINATION",
+        "UPDATED", "SOURCE", "RUN", "ID", "SOURCE", "RUN", "JOB", "DESTINATION",
         "STATE", "ATTEMPTS", "NEXT", "ATTEMPT", "ERROR",
     ]  # fmt: skip
     rows = [line.split() for line in table[1:]]
-    # Most recently updated first: the parked row was written last.
-    assert [row[2] for row in rows] == [
+    # Most recently updated first: the parked row was written last (a time is 3 words).
+    assert [row[3] for row in rows] == [
         "run-parked", "run-failed", "run-waiting", "run-triggered", "run-deployed", "run-claimed"
     ]  # fmt: skip
     parked = rows[0]
-    assert parked[3:9] == ["name-run-parked", "train", "gpu-west:ml", "parked", "8", "-"]
-    assert parked[9] == "x" * 57 + "..."  # shortened in text
-    assert rows[1][8] == "due"  # a failed row without a next attempt time is due
+    assert parked[4:10] == ["name-run-parked", "train", "gpu-west:ml", "parked", "8", "-"]
+    assert parked[10] == "x" * 57 + "..."  # shortened in text
+    assert rows[1][9] == "due"  # a failed row without a next attempt time is due
 
     shown = ids(listed(database_url))
     assert set(shown) == {f"run-{s}" for s in ("claimed", "deployed", "triggered", "waiting")} | {
@@ -133,7 +133,7 @@ def test_list_state_filter_is_repeatable(journal: Store, database_url: str) -> N
     both = listed(database_url, "--state", "parked", "--state", "abandoned")
     assert ids(both) == ["run-abandoned", "run-parked"]
     table = ok(database_url, "list", "--state", "done", "--state", "skipped").splitlines()
-    assert sorted(line.split()[2] for line in table[1:]) == ["run-done", "run-skipped"]
+    assert sorted(line.split()[3] for line in table[1:]) == ["run-done", "run-skipped"]
 
 
 def test_list_refuses_all_with_state(store: Store, database_url: str) -> None:
@@ -150,7 +150,7 @@ def test_list_says_when_nothing_needs_a_look_and_when_the_limit_cut(
     for n in range(3):
         add_move(store, f"run-{n}", MoveState.FAILED)
     lines = ok(database_url, "list", "--limit", "2").splitlines()
-    assert [line.split()[2] for line in lines[1:3]] == ["run-2", "run-1"]
+    assert [line.split()[3] for line in lines[1:3]] == ["run-2", "run-1"]
     assert lines[-1] == "the 2 most recently updated shown; --limit N shows more"
     assert ids(listed(database_url, "--limit", "2")) == ["run-2", "run-1"]
 

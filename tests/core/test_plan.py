@@ -163,12 +163,21 @@ def test_job_specific_beats_generic_even_when_generic_is_older() -> None:
     assert "job-specific" in matched[1]
 
 
-def test_first_generic_is_lowest_id() -> None:
-    (group,) = group_by_source([config(7, dst_ws="ws-y"), config(3)])
+@pytest.mark.parametrize(
+    ("configs", "why"),
+    [
+        (
+            [config(7, dst_ws="ws-y"), config(3)],
+            "generic config 3 (the oldest of 2 for this source)",
+        ),
+        ([config(3)], "generic config 3 (the only one for this source)"),
+    ],
+)
+def test_first_generic_is_lowest_id(configs: list[FallbackConfig], why: str) -> None:
+    (group,) = group_by_source(configs)
     matched = match(group, "app-1")
     assert matched is not None
-    assert matched[0].id == 3
-    assert matched[1] == "first generic config 3 of 2"
+    assert matched == (configs[-1], why)
 
 
 def test_no_match_without_generic_or_specific() -> None:

@@ -33,7 +33,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(jf: Jobfallback) -> None:
     assert embed["job"] == "embed-corpus"
     assert 239 <= embed["ageMinutes"] <= 245
     assert embed["reason"] == f"job-specific config {embed['configId']}"
-    assert train["reason"] == f"first generic config {train['configId']} of 1"
+    assert train["reason"] == f"generic config {train['configId']} (the only one for this source)"
     assert {m["destinationWorkspaceFqn"] for m in moves} == {"gpu-west:fallback"}
     assert result.json()["report"]["dryRun"] is True
     previews = [e for e in jf.log_events(result) if e["event"] == "dry_run.move"]
