@@ -675,6 +675,7 @@ async def test_terminate_417_while_the_source_reads_created_is_retried(
         "terminate answered 417 while the source still reads CREATED; trying again later"
     )
     row = journal(store)
+    assert (row.state, row.error, row.attempts) == (MoveState.FAILED, outcome.detail, 1)
     assert row.terminate_sent_at is None  # the refusal proves our only terminate did nothing
     (copy,) = copies(sandbox.state)
     assert copy["status"] != RunStatus.TERMINATION_REQUESTED  # the copy is never killed here

@@ -754,21 +754,6 @@ async def test_the_trigger_carries_the_moves_alias(
     assert copy["name"] in outcome.detail  # the sweep says which run carries the job now
 
 
-async def test_a_terminate_refused_while_the_source_reads_created_is_retried_saying_why(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
-) -> None:
-    def refuse(ctx: HookContext) -> None:
-        if ctx.query.get("jobRunName") == SOURCE_NAME:
-            raise SandboxError(417, "cannot terminate now", "FAILED")
-
-    sandbox.add_hook("terminate", refuse)
-    async with connected(sandbox) as client:
-        outcome = await mover(client, store).move(await plan(client, config))
-    row = says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
-    assert "417" in outcome.detail
-    assert (row.attempts, row.terminate_sent_at) == (1, None)
-
-
 @pytest.mark.parametrize(
     ("put_says_it", "trigger_says", "learnt"),
     [
