@@ -17,7 +17,6 @@ import pytest
 
 from jobfallback.models import (
     FallbackConfig,
-    FallbackConfigSpec,
     MoveRecord,
     MoveState,
     PlannedMove,
@@ -49,16 +48,6 @@ SOURCE_ID, SOURCE_NAME, JOB, JOB_NAME = (
 DESTINATION_WS, DESTINATION_FQN = "ws-west-fallback", "gpu-west:fallback"
 OWNER = "pass-under-test"
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def config(store: Store, sandbox_state: SandboxState) -> FallbackConfig:
-    return store.configs.add(FallbackConfigSpec.model_validate(sandbox_state.configs[0]))
 
 
 @asynccontextmanager

@@ -20,7 +20,6 @@ import pytest
 from jobfallback.logs import LOGGER_NAME
 from jobfallback.models import (
     FallbackConfig,
-    FallbackConfigSpec,
     MoveRecord,
     MoveState,
     PlannedMove,
@@ -34,7 +33,7 @@ from jobfallback.move import (
     Outcome,
     preview,
 )
-from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
+from jobfallback.sandbox import HookContext, SandboxError, SandboxServer
 from jobfallback.store import Claim, Store
 from jobfallback.store.lock import LockLost
 from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient, run_alias
@@ -71,16 +70,6 @@ AGAIN = (
 )
 MANY_RUNS = "more than one run on a move's version: adopting the oldest"
 HOUR_AGO = -timedelta(hours=1)  # a trigger mark long past the settle window
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def config(store: Store, sandbox_state: SandboxState) -> FallbackConfig:
-    return store.configs.add(FallbackConfigSpec.model_validate(sandbox_state.configs[0]))
 
 
 @asynccontextmanager

@@ -19,11 +19,6 @@ from tests.fixtures.copies import copies_of
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def stored(store: Store, state: SandboxState) -> list[FallbackConfig]:
     return [store.configs.add(FallbackConfigSpec.model_validate(c)) for c in state.configs]
 
