@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **os.environ,
             "TFY_HOST": url,
             "TF_SERVICE_API_TOKEN": token,
-            "JOBFALLBACK_DATA_DIR": data_dir,
+            "JOB_FALLBACK_DATA_DIR": data_dir,
             "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": "60",
         }
         env.pop("DATABASE_URL", None)

@@ -1,12 +1,35 @@
 """Errors every layer shares, and the exit code each one maps to.
 
-    JobFallbackError            exit 3 unless a subclass says otherwise
-    +-- UsageError              exit 2: bad settings, flags or input files
-    +-- StoreError              exit 3: the database
-    |   +-- StoreUnavailable    cannot connect (message names host and port, never the password)
-    |   +-- SchemaOutdated      migrations pending: "run `jobfallback db upgrade`"
-    |   +-- ConstraintViolation a write broke a rule; message names the field and the fix (exit 2)
-    +-- ApiError (truefoundry)  exit 3 at the edge when the API cannot be used at all
+Every exception class of the package, wherever it is defined (the module is named when it is
+not this one; tests/test_errors.py keeps the tree and the code the same):
+
+    Exception
+    +-- JobFallbackError            exit 3 unless a subclass says otherwise
+    |   +-- UsageError              exit 2: bad settings, flags or input files
+    |   |   +-- InvalidImport       (store.config_files) an import with problems: nothing written
+    |   +-- StoreError              the database
+    |   |   +-- StoreUnavailable    cannot connect (names host and port, never the password)
+    |   |   +-- SchemaOutdated      migrations pending: "run `jobfallback db upgrade`"
+    |   |   +-- ConstraintViolation exit 2: a write broke a rule; names the field and the fix
+    |   +-- ApiError                (truefoundry.errors) a failed API call
+    |   |   +-- AuthError           401, 403: the token is missing, wrong or lacks a role
+    |   |   +-- NotFoundError       404
+    |   |   +-- ConflictError       409
+    |   |   +-- RateLimited         429 after the retries ran out
+    |   |   +-- ServerError         5xx after the retries ran out
+    |   |   +-- TransportError      no answer (connect error, timeout, reset) after the retries
+    |   |   +-- BadResponse         a 2xx whose body is not the documented shape
+    |   +-- MoveError               (move) this attempt cannot go on: retried after a backoff
+    |   |   +-- Refusal             going on could harm what is not ours: parked for a person
+    |   |   +-- Wait                no proof yet either way: tried again after a delay
+    |   |   +-- _SourceGone         the source run is gone and nothing was triggered for it
+    |   +-- LockLost                (store.lock) this pass no longer holds the sweep lock
+    |   +-- OwnershipLost           (store.journal) another pass claimed the move's row
+    |   +-- VersionUnknown          (versions) a run's version is not found or has no manifest
+    +-- ValueError
+    |   +-- DsnError                (store.dsn) a DATABASE_URL that cannot be used
+    +-- WebhookError                (notify) the message was not accepted: a warning, no exit code
+    +-- SandboxError                (sandbox.state) the sandbox answers it as an API error
 
 Messages are one line, name the field or resource, say what to do, and never carry a secret.
 """

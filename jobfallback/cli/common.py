@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -17,6 +17,44 @@ from jobfallback.printable import escape
 from jobfallback.settings import Settings, load_settings
 from jobfallback.truefoundry import TrueFoundryClient
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def whole_number(what: str, *, minimum: int | None = None) -> Callable[[Any], int]:
+    """A parser for an int flag whose error is plain words (typer's own quotes pydantic)."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            number: int | None = int(str(value).strip())
+        except ValueError:
+            number = None
+        if number is None or (minimum is not None and number < minimum):
+            raise typer.BadParameter(f"{value!r} is not {what}")
+        return number
+
+    return parse
+
+
+def one_of(kind: type[E]) -> Callable[[Any], E]:
+    """A parser for an enum flag whose error lists the choices in plain words."""
+
+    def parse(value: Any) -> E:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not one of {choices(kind, ', ')}") from None
+
+    return parse
+
+
+def choices(kind: type[StrEnum], separator: str = "|") -> str:
+    """An enum's values as --help shows them (a parser hides typer's own list)."""
+    return separator.join(member.value for member in kind)
+
 
 class Output(StrEnum):
     text = "text"
@@ -24,7 +62,12 @@ class Output(StrEnum):
 
 
 OutputOption = typer.Option(
-    Output.text, "--output", "-o", help="text for people, json for scripts."
+    Output.text,
+    "--output",
+    "-o",
+    parser=one_of(Output),
+    metavar=choices(Output),
+    help="text for people, json for scripts.",
 )
 
 

@@ -33,7 +33,7 @@ from jobfallback.errors import UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, Workspace
 from jobfallback.settings import Settings
 from jobfallback.store import InvalidImport, open_store, parse_spec
-from jobfallback.store.validation import entry_label
+from jobfallback.store.config_files import entry_label
 from jobfallback.truefoundry import TrueFoundryClient
 from jobfallback.validate import Problem, WorkspaceCache, find_missing_fqns, validate_configs
 

@@ -17,8 +17,8 @@ from jobfallback.cli.common import (
     print_table,
     settings_from,
 )
-from jobfallback.cli.times import utc_time
 from jobfallback.store import Store, open_store
+from jobfallback.times import utc_time
 
 app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and status.")
 

@@ -47,6 +47,12 @@ def _database(settings: Settings) -> str:
     return f"{where} reachable, schema current"
 
 
+def _effective(settings: Settings) -> str:
+    """Every setting a sweep acts on, written as its variable would be (secrets as set/unset)."""
+    values = settings.masked().items()
+    return " ".join(f"{name}={str(v).lower() if isinstance(v, bool) else v}" for name, v in values)
+
+
 # The settings each check needs: one of them invalid fails that check, not the others.
 _NEEDS = {
     "token": ("tf_service_api_token", "tf_user_api_token"),
@@ -69,10 +75,7 @@ def doctor(
     for problem in problems.values():
         echo(f"FAIL settings: {problem}")
     if not problems:
-        echo(
-            f"ok   settings: enabled={settings.job_fallback_enabled}, "
-            f"threshold={settings.job_fallback_stuck_threshold_minutes} min"
-        )
+        echo(f"ok   settings: {_effective(settings)}")
     checks: dict[str, Check] = {"token": _token, "api": _api, "database": _database}
     for name, check in checks.items():
         bad = [field.upper() for field in _NEEDS[name] if field in problems]

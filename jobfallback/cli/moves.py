@@ -16,14 +16,17 @@ from jobfallback.cli.common import (
     DatabaseUrlOption,
     Output,
     OutputOption,
+    choices,
     echo,
     fail,
+    one_of,
     print_json,
     print_table,
+    whole_number,
 )
 from jobfallback.cli.db import opened_store
-from jobfallback.cli.times import utc_time
 from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
+from jobfallback.times import utc_time
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -37,8 +40,16 @@ SourceRunIdArgument = typer.Argument(
 StateOption = typer.Option(
     None,
     "--state",
+    parser=one_of(MoveState),
     metavar="STATE",
-    help=f"Only moves in this state (repeat for several): {', '.join(MoveState)}.",
+    help=f"Only moves in this state (repeat for several): {choices(MoveState, ', ')}.",
+)
+LimitOption = typer.Option(
+    50,
+    "--limit",
+    parser=whole_number("a whole number of moves, 1 or more", minimum=1),
+    metavar="N",
+    help="The N most recently updated moves.",
 )
 
 # What a person may need to look at: everything not settled (done, skipped, abandoned).
@@ -88,7 +99,7 @@ def list_moves(
     all_states: bool = typer.Option(
         False, "--all", help="Every state, also done, skipped and abandoned moves."
     ),
-    limit: int = typer.Option(50, "--limit", min=1, help="The N most recently updated moves."),
+    limit: int = LimitOption,
     output: Output = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:

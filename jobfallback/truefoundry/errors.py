@@ -1,4 +1,4 @@
-"""The API exceptions (the tree is drawn in the package docstring) and how a failure becomes one.
+"""The API exceptions (drawn in jobfallback/errors.py's error tree) and how a failure becomes one.
 
 Every message is one line: "<METHOD> <path>: <status> <reason>: <server message>". The token is
 scrubbed from anything that came from the outside (a proxy may echo request headers back), in

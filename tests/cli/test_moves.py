@@ -141,6 +141,28 @@ def test_list_refuses_all_with_state(store: Store, database_url: str) -> None:
     assert "--all and --state" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["list", "--state", "stuck"], f"'--state': 'stuck' is not one of {', '.join(MoveState)}"),
+        (["list", "--limit", "ten"], "'--limit': 'ten' is not a whole number of moves, 1 or more"),
+        (["list", "--limit", "0"], "'--limit': '0' is not a whole number of moves, 1 or more"),
+        (["list", "-o", "yaml"], "'--output' / '-o': 'yaml' is not one of text, json"),
+        (["show", "run-1", "--output", "csv"], "'--output' / '-o': 'csv' is not one of text, json"),
+    ],
+)
+def test_a_bad_flag_value_is_one_plain_line_naming_the_flag_and_what_is_allowed(
+    args: list[str], error: str
+) -> None:
+    # Refused before any database is opened: this URL leads nowhere.
+    result = run("postgresql://nobody@127.0.0.1:1/none", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert [line for line in result.stderr.splitlines() if "Error" in line] == [
+        f"Error: Invalid value for {error}"
+    ]
+
+
 def test_list_says_when_nothing_needs_a_look_and_when_the_limit_cut(
     store: Store, database_url: str
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from jobfallback.settings import load_settings
 from jobfallback.store import open_store
 from tests.e2e import harness
 from tests.e2e.harness import Jobfallback, with_password
@@ -113,6 +114,29 @@ def test_doctor_all_ok(jf: Jobfallback) -> None:
     ]
 
 
+def test_doctor_shows_every_effective_setting_a_sweep_uses_with_secrets_masked(
+    jf: Jobfallback,
+) -> None:
+    hook = "https://hooks.example.com/services/T0/B0/hook-secret-part"
+    result = jf.run(
+        "doctor", env={"JOB_FALLBACK_CONCURRENCY": "4", "JOB_FALLBACK_WEBHOOK_URL": hook}
+    )
+    assert result.returncode == 0, result
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("ok   settings: "), result
+    shown = dict(pair.split("=", 1) for pair in first.removeprefix("ok   settings: ").split())
+    # Every setting the sweep's own start line reports, named as its variable.
+    assert list(shown) == list(load_settings(for_sweep=False).masked())
+    assert {name: shown[name] for name in ("JOB_FALLBACK_ENABLED", "JOB_FALLBACK_CONCURRENCY")} == {
+        "JOB_FALLBACK_ENABLED": "true",
+        "JOB_FALLBACK_CONCURRENCY": "4",
+    }
+    assert shown["TFY_HOST"] == jf.sandbox.url
+    assert (shown["TF_SERVICE_API_TOKEN"], shown["JOB_FALLBACK_WEBHOOK_URL"]) == ("set", "set")
+    assert "hook-secret-part" not in result.stdout
+    assert jf.sandbox.token not in result.stdout
+
+
 @pytest.mark.parametrize(
     ("env", "failing"),
     [
@@ -129,5 +153,7 @@ def test_doctor_names_the_failing_check(
 ) -> None:
     result = jf.run("doctor", env=env)
     assert result.returncode == 1, result
-    assert [line.split(":")[0] for line in result.stdout.splitlines() if "FAIL" in line] == failing
+    assert [
+        line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("FAIL")
+    ] == failing
     assert "pw-doctor-db" not in result.stdout + result.stderr

@@ -8,7 +8,9 @@ CREATE TABLE fallback_configs (
     source_job_id text,  -- NULL: a generic config for every job of the source workspace
     destination_cluster_id text NOT NULL,
     destination_workspace_id text NOT NULL,
-    destination_workspace_fqn text,  -- NULL only in legacy rows; the sweep backfills it
+    -- NULL: not looked up yet (stored without an API token); every sweep skips the config until
+    -- `jobfallback configs backfill-fqn` fills it.
+    destination_workspace_fqn text,
     enabled boolean NOT NULL DEFAULT true,
     stuck_threshold_minutes integer,  -- NULL: the global JOB_FALLBACK_STUCK_THRESHOLD_MINUTES
     created_at timestamptz NOT NULL DEFAULT now(),

@@ -1,4 +1,5 @@
-"""Checking fallback config specs before anything is written, with messages people can act on.
+"""Parsing and checking fallback config files and specs before anything is written, with messages
+people can act on.
 
 Every problem is one line naming the field in its file spelling (camelCase), e.g.
 `field sourceWorkspaceId: must not be empty`; an import prefixes it with `entry 3 (name)`.
@@ -134,7 +135,8 @@ def entry_label(index: int, name: Any) -> str:
 def _duplicate_problem(spec: FallbackConfigSpec, first_label: str) -> str:
     if spec.source_job_id is not None:
         return (
-            f"field sourceJobId: duplicates {first_label}; one config per source workspace and job"
+            f"field sourceJobId: duplicates {first_label}; one config per source workspace, job "
+            "and destination workspace"
         )
     return (
         f"field destinationWorkspaceId: duplicates {first_label}; "
@@ -144,7 +146,7 @@ def _duplicate_problem(spec: FallbackConfigSpec, first_label: str) -> str:
 
 def duplicate_problems(specs: Sequence[tuple[int, FallbackConfigSpec]]) -> list[str]:
     """Entries (numbered from 1) sharing a natural key: every later one, naming the first."""
-    first: dict[tuple[str, str, str], str] = {}
+    first: dict[tuple[str, ...], str] = {}
     problems = []
     for index, spec in specs:
         label = entry_label(index, spec.name)

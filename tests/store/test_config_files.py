@@ -61,10 +61,13 @@ def test_every_problem_of_every_entry_is_listed() -> None:
 
 def test_job_specific_duplicates_name_the_first_entry() -> None:
     job = {**GOOD, "sourceJobId": "j1", "name": "first"}
-    assert problems([job, {**job, "name": "second", "destinationWorkspaceId": "ws3"}]) == [
+    assert problems([job, {**job, "name": "second"}]) == [
         "entry 2 (second): field sourceJobId: duplicates entry 1 (first); "
-        "one config per source workspace and job"
+        "one config per source workspace, job and destination workspace"
     ]
+    # Another destination for the same job is the next link of its chain, not a duplicate.
+    chain = parse_import([job, {**job, "name": "second", "destinationWorkspaceId": "ws3"}])
+    assert [s.destination_workspace_id for s in chain] == [GOOD["destinationWorkspaceId"], "ws3"]
 
 
 @pytest.mark.parametrize("document", [None, "text", {"other": []}, {"configs": "x"}])
