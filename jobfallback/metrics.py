@@ -13,6 +13,10 @@ families of its previous content that this run did not write. So
 `jobfallback_last_success_timestamp_seconds` stays at the last successful pass, and the pass
 figures at the last pass that ran, while a disabled, token-less or locked-out run updates only
 what it knows.
+
+Shards (`--shard INDEX/COUNT`) run side by side and each publishes its own series: each pushes
+to a group of its own (a `shard` label in the grouping key) and writes a file of its own with a
+`shard` label on every sample, so neither sink lets one shard replace another's figures.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobfallback.models import FallbackConfig
 from jobfallback.move import Outcome
-from jobfallback.plan import skipped_configs
+from jobfallback.plan import Hold, skipped_configs
+from jobfallback.shard import Shard
 
 if TYPE_CHECKING:
     from jobfallback.publish import ApiCounters, SweepFacts
@@ -115,8 +120,25 @@ def _pass(series: _Series, result: SweepResult, configs: Sequence[FallbackConfig
     series.set("runs_planned", "Stuck runs the last pass set out to move.", report.planned)
     series.set(
         "runs_deferred",
-        "Stuck runs over --max-moves, left for the next pass.",
+        "Stuck runs over a cap (per pass, destination or source), left for the next pass.",
         len(result.plan.deferred),
+    )
+    # Every reason, 0 included: a pass that held nothing replaces an earlier pass's figures.
+    series.by(
+        "runs_held",
+        "Stuck runs the last pass did not move, by reason (README: Guard rails).",
+        ["reason"],
+        {(hold.value,): report.held.get(hold.value, 0) for hold in Hold},
+    )
+    series.set(
+        "breaker_open",
+        "1 when the circuit breaker was open in the last pass: no new move started.",
+        report.breaker_open,
+    )
+    series.set(
+        "destinations_saturated",
+        "Destination workspaces the last pass skipped: their own runs are stuck.",
+        report.destinations_saturated,
     )
     outcomes = Counter(outcome.outcome for outcome in result.outcomes)
     series.by(
@@ -153,11 +175,41 @@ def _api(series: _Series, api: ApiCounters) -> None:
     )
 
 
-def push(url: str, instance: str, registry: CollectorRegistry, timeout: float) -> None:
-    """POST (see the module's doc) under the grouping key job + instance."""
+def push(
+    url: str,
+    instance: str,
+    registry: CollectorRegistry,
+    timeout: float,
+    shard: Shard | None = None,
+) -> None:
+    """POST (see the module's doc) under the grouping key job + instance (+ shard)."""
     pushadd_to_gateway(
-        url, job=JOB, registry=registry, grouping_key={"instance": instance}, timeout=timeout
+        url, job=JOB, registry=registry, grouping_key=grouping_key(instance, shard), timeout=timeout
     )
+
+
+def grouping_key(instance: str, shard: Shard | None) -> dict[str, str]:
+    # prometheus_client encodes a "/" in a value ("0/4", "ns/release") for the URL path.
+    return {"instance": instance} if shard is None else {"instance": instance, "shard": str(shard)}
+
+
+def shard_path(path: str, shard: Shard | None) -> str:
+    """The textfile of `shard`: PATH with `.shard-I-of-N` before `.prom` (two shards on one node
+    must not write one file: the last would replace the other's families)."""
+    if shard is None:
+        return path
+    return str(Path(path).with_suffix(f".shard-{shard.index}-of-{shard.count}.prom"))
+
+
+def _labelled(family: Metric, shard: Shard | None) -> Metric:
+    """`family` with the shard's label on every sample: what the push's grouping key adds, so
+    node-exporter can serve every shard's file side by side."""
+    if shard is not None:
+        family.samples = [
+            sample._replace(labels={**sample.labels, "shard": str(shard)})
+            for sample in family.samples
+        ]
+    return family
 
 
 class _Families:
@@ -170,11 +222,13 @@ class _Families:
         return self._families
 
 
-def write_textfile(path: str, registry: CollectorRegistry) -> None:
-    """Replace the file atomically, keeping what this run left out (see the module's doc). A
-    family without samples counts as left out, as the Pushgateway drops it too. `registry` is
-    left as it is: the push must not carry the file's old families."""
-    fresh = [family for family in registry.collect() if family.samples]
+def write_textfile(path: str, registry: CollectorRegistry, shard: Shard | None = None) -> None:
+    """Replace the file (the shard's own: `shard_path`) atomically, keeping what this run left
+    out (see the module's doc). A family without samples counts as left out, as the
+    Pushgateway drops it too. `registry` is left as it is: the push must not carry the file's
+    old families."""
+    path = shard_path(path, shard)
+    fresh = [_labelled(family, shard) for family in registry.collect() if family.samples]
     written = {family.name for family in fresh}
     kept = [family for family in _previous(path) if family.name not in written]
     write_to_textfile(path, _Families([*fresh, *kept]))

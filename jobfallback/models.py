@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from jobfallback.patch import check_patch
 from jobfallback.printable import has_unsafe
 
 
@@ -89,6 +90,12 @@ class FallbackConfigSpec(CamelModel):
     destination_workspace_fqn: str | None = None
     enabled: bool = True
     stuck_threshold_minutes: int | None = Field(default=None, ge=1, le=525600)
+    # A source's configs are a chain tried in order: lowest priority first, then lowest id.
+    priority: int = Field(default=0, ge=0, le=1000)
+    # Jobs of the source this generic config never moves (README "Opting out").
+    exclude_job_ids: list[str] = Field(default_factory=list)
+    # A JSON Merge Patch applied to the job's manifest for this destination (jobfallback.patch).
+    manifest_patch: dict[str, Any] | None = None
 
     @field_validator("name", "source_job_id", "destination_workspace_fqn", mode="before")
     @classmethod
@@ -105,12 +112,50 @@ class FallbackConfigSpec(CamelModel):
     def _no_dot_ids(cls, value: str | None) -> str | None:
         return None if value is None else _not_a_dot_segment(value)
 
+    @field_validator("exclude_job_ids", mode="after")
+    @classmethod
+    def _job_ids(cls, value: list[str]) -> list[str]:
+        ids = [_not_a_dot_segment(_printable(_non_empty(job) or "")) for job in value]
+        return sorted(set(ids))
+
+    @field_validator("manifest_patch", mode="after")
+    @classmethod
+    def _applicable_patch(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_patch(value)
+        return value
+
+    @model_validator(mode="after")
+    def _exclusions_are_generic(self) -> FallbackConfigSpec:
+        if self.exclude_job_ids and self.source_job_id is not None:
+            raise ValueError(
+                "excludeJobIds: only a generic config (no sourceJobId) excludes jobs; "
+                "remove one of the two"
+            )
+        return self
+
+    def file_entry(self) -> dict[str, Any]:
+        """The spec as a config file writes it: camelCase, unset and empty fields left out
+        (priority 0 and no exclusions are the defaults, so older files and exports match)."""
+        entry = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not self.exclude_job_ids:
+            del entry["excludeJobIds"]
+        if not self.priority:
+            del entry["priority"]
+        return entry
+
     @property
-    def natural_key(self) -> tuple[str, str, str]:
-        """Identity used by import: a job-specific config is one per (source workspace, job);
-        a generic one is one per (source workspace, destination workspace)."""
+    def natural_key(self) -> tuple[str, ...]:
+        """Identity used by import: a job-specific config is one per (source workspace, job,
+        destination workspace); a generic one is one per (source workspace, destination
+        workspace). So a job, or a whole source, may fall back along a chain of destinations."""
         if self.source_job_id is not None:
-            return (self.source_workspace_id, "job", self.source_job_id)
+            return (
+                self.source_workspace_id,
+                "job",
+                self.source_job_id,
+                self.destination_workspace_id,
+            )
         return (self.source_workspace_id, "generic", self.destination_workspace_id)
 
 
@@ -321,6 +366,7 @@ class MoveRecord(CamelModel):
     destination_deployment_id: str | None = None
     destination_version: float | None = None
     destination_run_name: str | None = None
+    manifest_patch: dict[str, Any] | None = None  # the config's, as it was when claimed
     state: MoveState
     error: str | None = None
     attempts: int = 0
@@ -352,7 +398,14 @@ class SweepReport(CamelModel):
     runs_seen: int = 0
     stuck: int = 0
     planned: int = 0
-    deferred: int = 0  # over --max-moves, or backing off after a failure: left for later
+    deferred: int = 0  # over a cap (--max-moves...), or backing off after a failure
+    # Stuck runs this pass did not move, by reason (plan.Hold: cap_total, cap_destination,
+    # cap_source, breaker_open, cooldown, opted_out, destinations_saturated, hop_limit).
+    held: dict[str, int] = Field(default_factory=dict)
+    destinations_saturated: int = 0  # destination workspaces skipped: their own runs are stuck
+    breaker_open: bool = False  # no new move started (README "Guard rails")
+    breaker_reason: str | None = None
+    shard: str | None = None  # "INDEX/COUNT" when the pass took one shard of the sources
     resumed: int = 0  # unfinished moves of earlier passes picked up again
     moved: int = 0
     skipped: int = 0

@@ -47,9 +47,21 @@ from jobfallback.models import (
     PlannedMove,
     RunStatus,
 )
+from jobfallback.patch import check_manifest, merge_patch
+from jobfallback.provenance import (
+    LABEL_ORIGIN_JOB,
+    LABEL_SOURCE_JOB,
+    LABEL_SOURCE_RUN,
+    copy_labels,
+    opted_out,
+    origin_job,
+    visited,
+    workspace_label,
+)
 from jobfallback.store import Claim, MoveJournal, OwnershipLost
 from jobfallback.store.journal import NOW, FieldValue
 from jobfallback.store.lock import LockLost
+from jobfallback.times import utc_time
 from jobfallback.truefoundry import (
     ApiError,
     NotFoundError,
@@ -57,11 +69,10 @@ from jobfallback.truefoundry import (
     TrueFoundryClient,
     run_alias,
 )
+from jobfallback.versions import Versions, VersionUnknown
 
 log = get_logger("move")
 
-LABEL_SOURCE_RUN = "jobfallback.io/source-run-id"
-LABEL_SOURCE_JOB = "jobfallback.io/source-application-id"
 
 # A source in one of these states was terminated (by us, in a pass whose answer was lost, or by
 # someone else): the job now lives only in the destination.
@@ -115,6 +126,8 @@ class MovePolicy:
     max_attempts: int = 8  # failed or unproven attempts before the move is parked
     backoff: timedelta = timedelta(minutes=5)
     backoff_cap: timedelta = timedelta(hours=2)
+    # A copy is not moved on once the job moved this many times (the sweep sets it from Limits).
+    max_hops: int = 2
 
     @classmethod
     def of(cls, *, settle_seconds: int, max_attempts: int, backoff_seconds: int) -> MovePolicy:
@@ -160,20 +173,39 @@ class _Settled:
 def destination_manifest(
     manifest: dict[str, Any], workspace_fqn: str, record: MoveRecord
 ) -> dict[str, Any]:
-    """The source job's manifest for the destination: its workspace, labels that say whose copy
-    it is, and a manual trigger (a scheduled job's copy must not become a second cron, and a
-    copy must not start a run by itself on deploy)."""
+    """The source job's manifest for the destination: the config's patch applied (the one the
+    row recorded), then its workspace, labels that say whose copy it is and where the job has
+    been, and a manual trigger (a scheduled job's copy must not become a second cron, and a copy
+    must not start a run by itself on deploy). ValueError when the patch breaks the manifest."""
     moved = copy.deepcopy(manifest)
+    if record.manifest_patch:
+        moved = merge_patch(moved, record.manifest_patch)
+        check_manifest(moved)
+    source_fqn = manifest.get("workspace_fqn")
     moved["workspace_fqn"] = workspace_fqn
     moved["trigger"] = {"type": "manual"}
     moved["trigger_on_deploy"] = False
     labels = moved.get("labels")
-    moved["labels"] = {
-        **(labels if isinstance(labels, dict) else {}),
-        LABEL_SOURCE_RUN: record.source_run_id,
-        LABEL_SOURCE_JOB: record.source_application_id,
-    }
+    moved["labels"] = copy_labels(
+        labels if isinstance(labels, dict) else {},
+        source_run_id=record.source_run_id,
+        source_application_id=record.source_application_id,
+        source_workspace_fqn=source_fqn if isinstance(source_fqn, str) else None,
+    )
     return moved
+
+
+def declined(labels: dict[str, Any], destination_fqn: str, max_hops: int) -> str | None:
+    """Why a job with these labels must not move to this destination, or None. The plan says
+    the same before a move starts; this is the last word, on the manifest actually copied."""
+    if opted_out(labels):
+        return "the job is labelled jobfallback.io/move: never; it is not moved"
+    hops = visited(labels)
+    if workspace_label(destination_fqn) in hops:
+        return f"the job was already in {destination_fqn}; a copy never moves back"
+    if len(hops) >= max_hops:
+        return f"the job moved {len(hops)} time(s) already, the most allowed (--max-hops)"
+    return None
 
 
 def _no_guard() -> None:
@@ -192,6 +224,7 @@ class Mover:
         guard: Callable[[], None] = _no_guard,
         policy: MovePolicy = MovePolicy(),
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
+        versions: Versions | None = None,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -199,8 +232,7 @@ class Mover:
         self._guard = guard
         self._policy = policy
         self._clock = clock
-        # (source application id, deployment id or version): the version a source run is on
-        self._versions: dict[tuple[str, str], Deployment] = {}
+        self._versions = versions or Versions(client)
         self._active: set[str] = set()
         # One deploy at a time per destination application name: two moves of this pass must
         # not both find "no application" and PUT one name (another job's manifest on top).
@@ -213,10 +245,7 @@ class Mover:
     async def move(self, planned: PlannedMove) -> MoveOutcome:
         """Start (or continue) the move of a run the plan found stuck."""
         run, app = planned.run, planned.application
-        listed = app.deployment
-        if listed is not None and listed.id is not None and listed.manifest:
-            # The listing carried this version: a run on it needs no read of its manifest.
-            self._versions.setdefault((app.id, listed.id), listed)
+        self._versions.seed(app)
         now = self._clock()
         claim = await asyncio.to_thread(
             self._journal.claim,
@@ -228,6 +257,7 @@ class Mover:
                 source_deployment_id=run.deployment_id,
                 config_id=planned.config.id,
                 destination_workspace_fqn=planned.destination_workspace_fqn,
+                manifest_patch=planned.config.manifest_patch,
                 state=MoveState.CLAIMED,
                 owner=self._owner,
                 created_at=now,
@@ -301,7 +331,7 @@ class Mover:
         except Refusal as exc:
             await self._record(record, MoveState.PARKED, error=str(exc))
             return MoveOutcome(record.source_run_id, Outcome.PARKED, str(exc))
-        except (ApiError, MoveError) as exc:
+        except (ApiError, MoveError, VersionUnknown) as exc:
             return await self._retry_later(record, MoveState.FAILED, exc, counts=True, delay=None)
         error = None if settled.state == MoveState.DONE else settled.detail
         await self._record(record, settled.state, error=error)
@@ -340,20 +370,35 @@ class Mover:
         self, record: MoveRecord, version: Deployment, name: str, *, inserted: bool
     ) -> MoveRecord:
         manifest = version.manifest
+        fqn = record.destination_workspace_fqn
+        why_not = declined(version.labels, fqn, self._policy.max_hops)
+        if why_not is not None:
+            raise _SourceGone(why_not)
         # This database had no row for the run, yet an earlier move may have created (and
         # triggered) its version: found by its label, it is adopted, never deployed again.
-        adopted = await self._own_version(record, name, version.id, trigger_may_be_sent=inserted)
+        origin = origin_job(version.labels, record.source_application_id)
+        adopted = await self._own_version(
+            record, name, version.id, origin, trigger_may_be_sent=inserted
+        )
         if adopted is not None:
             return adopted
+        try:
+            moved = destination_manifest(manifest, fqn, record)
+        except ValueError as exc:
+            raise Refusal(
+                f"config {record.config_id}'s manifestPatch breaks this job's manifest: {exc}; "
+                f"fix the patch, then `jobfallback moves retry {record.source_run_id}`"
+            ) from exc
         self._guard()
-        fqn = record.destination_workspace_fqn
-        answer = await self._client.put_application(destination_manifest(manifest, fqn, record))
+        answer = await self._client.put_application(moved)
         if answer.id is not None and answer.application_id is not None:
             return await self._deployed(
                 record, answer.application_id, answer.id, answer.version, version.id
             )
         # The answer does not say where it went: the version's label does.
-        adopted = await self._own_version(record, name, version.id, trigger_may_be_sent=False)
+        adopted = await self._own_version(
+            record, name, version.id, origin, trigger_may_be_sent=False
+        )
         if adopted is None:
             raise MoveError(
                 "the answer to the PUT names no deployment or application, and no version in "
@@ -366,20 +411,26 @@ class Mover:
         record: MoveRecord,
         name: str,
         source_deployment_id: str | None,
+        origin: str,
         *,
         trigger_may_be_sent: bool,
     ) -> MoveRecord | None:
         """This move's version in the destination, if the application of that name has one
         (any version carrying this run's label: an earlier move of the run got there even when
         other runs of the job were deployed since); None when there is no such application or
-        none of its versions is this move's. Another job's application is refused."""
+        none of its versions is this move's. Another job's application is refused; copies of
+        one origin job (made along different chains) share theirs."""
         fqn = record.destination_workspace_fqn
         existing = await self._client.find_application(fqn, name)
         if existing is None:
             return None
         versions = [d async for d in self._client.list_deployments(existing.id)]
-        owner = _newest(existing, versions).labels.get(LABEL_SOURCE_JOB)
-        if not existing.is_job or owner != record.source_application_id:
+        newest = _newest(existing, versions).labels
+        owner = newest.get(LABEL_SOURCE_JOB)
+        ours_by_origin = owner == record.source_application_id or (
+            owner is not None and newest.get(LABEL_ORIGIN_JOB) == origin
+        )
+        if not existing.is_job or not ours_by_origin:
             whose = f"a fallback copy of job {owner}" if owner else "not a fallback copy"
             raise Refusal(
                 f"destination {fqn} already has an application {name!r} ({existing.id}) that "
@@ -634,33 +685,14 @@ class Mover:
 
     async def _source_deployment(self, record: MoveRecord, source: JobRun) -> Deployment:
         """The version the source run runs on: its manifest is what is copied, its id what the
-        terminate names. Found by id, else by the run's version number."""
-        app_id = record.source_application_id
-        deployment_id = record.source_deployment_id or source.deployment_id
-        key = (app_id, deployment_id or f"version {source.deployment_version}")
-        if key in self._versions:
-            return self._versions[key]
-        if deployment_id is not None:
-            found = await self._client.get_deployment(app_id, deployment_id)
-        elif source.deployment_version is not None:
-            numbered = self._client.list_deployments(app_id, version=source.deployment_version)
-            matches = [d async for d in numbered]
-            if not matches:
-                raise MoveError(
-                    f"job {record.source_application_name} lists no version "
-                    f"{source.deployment_version}"
-                )
-            found = matches[0]
-        else:
-            raise MoveError(
-                f"run {record.source_run_name} names neither its deployment nor its version"
-            )
-        if not found.manifest:
-            raise MoveError(
-                f"job {record.source_application_name} has no deployment manifest to copy"
-            )
-        self._versions[key] = found
-        return found
+        terminate names."""
+        return await self._versions.of(
+            application_id=record.source_application_id,
+            application_name=record.source_application_name,
+            run_name=record.source_run_name,
+            deployment_id=record.source_deployment_id or source.deployment_id,
+            deployment_version=source.deployment_version,
+        )
 
     # ------------------------------------------------------------ the journal
 
@@ -759,7 +791,7 @@ def _left_created(source: JobRun) -> _Settled:
 
 
 class _SourceGone(MoveError):
-    """The source run is gone and nothing was triggered for it."""
+    """The source run is gone, or must not move, and nothing was triggered for it."""
 
 
 def preview(claim: Claim | None) -> str:
@@ -788,9 +820,10 @@ def before_acting(claim: Claim) -> MoveOutcome | None:
     if state == MoveState.ABANDONED:
         return MoveOutcome(record.source_run_id, Outcome.SKIPPED, "abandoned by a person")
     if not claim.due:  # a row is due unless it names its next attempt (journal.Claim)
+        assert record.next_attempt_at is not None
         return MoveOutcome(
             record.source_run_id,
             Outcome.DEFERRED,
-            f"backing off until {record.next_attempt_at:%Y-%m-%d %H:%M:%S}",
+            f"backing off until {utc_time(record.next_attempt_at)}",
         )
     return None

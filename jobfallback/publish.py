@@ -3,7 +3,7 @@ node-exporter) and its webhook message.
 
 `jobfallback sweep` fills a SweepFacts as it goes and calls `publish` with its exit code,
 whatever the exit (but bad settings: then the metrics settings themselves may be what is
-wrong). Nothing here costs anything when nothing is configured: prometheus_client, ~0.1 s to
+wrong). Nothing here costs anything when nothing is configured: prometheus_client, slow to
 import, is imported only when metrics are asked for.
 
 Each network delivery runs in a thread of its own with its own timeout: once the report is out,
@@ -100,7 +100,7 @@ def _metrics(settings: Settings, facts: SweepFacts, exit_code: int) -> list[_Del
     registry = metrics.build(facts, exit_code=exit_code, now=time.time())
     if path is not None:
         try:  # a local file: written here, not in a thread
-            metrics.write_textfile(path, registry)
+            metrics.write_textfile(path, registry, settings.shard)
         except OSError as exc:
             event(
                 log,
@@ -113,7 +113,9 @@ def _metrics(settings: Settings, facts: SweepFacts, exit_code: int) -> list[_Del
     if url is None:
         return []
     timeout = settings.job_fallback_pushgateway_timeout_seconds
-    push = functools.partial(metrics.push, url, instance(settings), registry, timeout)
+    push = functools.partial(
+        metrics.push, url, instance(settings), registry, timeout, settings.shard
+    )
     return [_Delivery("metrics.push", "metrics push to the Pushgateway", push, timeout)]
 
 

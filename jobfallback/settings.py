@@ -16,11 +16,15 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobfallback.breaker import BreakerPolicy
 from jobfallback.errors import UsageError
+from jobfallback.plan import Limits
+from jobfallback.shard import MAX_COUNT, Shard
 
 _ALLOWED = {
     "TF_SERVICE_API_TOKEN": "a TrueFoundry API token",
@@ -48,6 +52,27 @@ _ALLOWED = {
     "JOB_FALLBACK_WEBHOOK_URL": "an http(s) URL such as https://hooks.example.com/services/...",
     "JOB_FALLBACK_WEBHOOK_FORMAT": "slack or json",
     "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": "a number of seconds above 0 and at most 60",
+    "JOB_FALLBACK_MAX_MOVES": "a whole number of moves per pass, 0 or more",
+    "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION": (
+        "a whole number of moves into one destination workspace per pass, 0 or more"
+    ),
+    "JOB_FALLBACK_MAX_MOVES_PER_SOURCE": (
+        "a whole number of moves out of one source workspace per pass, 0 or more"
+    ),
+    "JOB_FALLBACK_COOLDOWN_MINUTES": "a whole number of minutes from 0 to 525600",
+    "JOB_FALLBACK_MAX_HOPS": "a whole number of moves per run from 1 to 10",
+    "JOB_FALLBACK_BREAKER_FAILURE_RATIO": "a share of failed moves above 0 and at most 1, e.g. 0.5",
+    "JOB_FALLBACK_BREAKER_MIN_MOVES": "a whole number of moves, 1 or more",
+    "JOB_FALLBACK_BREAKER_FAILED_PASSES": "a whole number of passes, 1 or more",
+    "JOB_FALLBACK_BREAKER_QUIET_MINUTES": "a whole number of minutes from 0 to 10080",
+    "JOB_FALLBACK_SHARD_COUNT": (
+        f"a whole number from 1 to {MAX_COUNT}, with JOB_COMPLETION_INDEX from 0 to COUNT-1 (an "
+        "Indexed Job sets it), or pass --shard INDEX/COUNT"
+    ),
+    "JOB_COMPLETION_INDEX": (
+        "a whole number from 0 to JOB_FALLBACK_SHARD_COUNT-1 (an Indexed Job sets it), or "
+        "pass --shard INDEX/COUNT"
+    ),
 }
 # Loopback names a sandbox or a port-forward listens on: the only hosts plain http may reach,
 # since the token would otherwise cross the network in clear text.
@@ -79,6 +104,13 @@ def _clean_token(value: str) -> str:
     if not all("!" <= char <= "~" for char in token):
         raise ValueError("holds a space, a control or a non-ASCII character; set the token alone")
     return token
+
+
+def _cap(default: int | None) -> int:
+    """A cap's default as plan.Limits has it: a number (its None, no cap, is no setting)."""
+    if default is None:
+        raise TypeError("plan.Limits' default caps must be numbers: a setting has no 'no cap'")
+    return default
 
 
 def _env_or_field_name(name: str) -> AliasChoices:
@@ -120,6 +152,26 @@ class Settings(BaseSettings):
     job_fallback_webhook_url: SecretStr | None = None  # it authorises posting: a secret
     job_fallback_webhook_format: Literal["slack", "json"] = "slack"
     job_fallback_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Guard rails (README "Guard rails"). Their defaults are the planner's own (plan.Limits,
+    # breaker.BreakerPolicy): one source of truth for a sweep and for a test of the planner.
+    job_fallback_max_moves: int = Field(default=_cap(Limits.max_moves), ge=0)
+    job_fallback_max_moves_per_destination: int = Field(default=_cap(Limits.per_destination), ge=0)
+    job_fallback_max_moves_per_source: int = Field(default=_cap(Limits.per_source), ge=0)
+    job_fallback_cooldown_minutes: int = Field(default=Limits.cooldown_minutes, ge=0, le=525600)
+    job_fallback_max_hops: int = Field(default=Limits.max_hops, ge=1, le=10)
+    job_fallback_breaker_failure_ratio: float = Field(
+        default=BreakerPolicy.failure_ratio, gt=0, le=1
+    )
+    job_fallback_breaker_min_moves: int = Field(default=BreakerPolicy.min_moves, ge=1)
+    job_fallback_breaker_failed_passes: int = Field(default=BreakerPolicy.failed_passes, ge=1)
+    job_fallback_breaker_quiet_minutes: int = Field(
+        default=BreakerPolicy.quiet_minutes, ge=0, le=10080
+    )
+    # Sharding (README "Scaling out: shards"): the index is what Kubernetes sets in each pod of
+    # an Indexed Job, so the chart passes only the count. Declared before the count, whose
+    # check reads it.
+    job_completion_index: int | None = Field(default=None, ge=0)
+    job_fallback_shard_count: int = Field(default=1, ge=1, le=MAX_COUNT)
 
     @field_validator(
         "tf_service_api_token",
@@ -191,6 +243,44 @@ class Settings(BaseSettings):
             _check_http_url(value.get_secret_value().strip())
         return value
 
+    @field_validator("job_fallback_shard_count")
+    @classmethod
+    def _check_shard(cls, count: int, info: ValidationInfo) -> int:
+        index = info.data.get("job_completion_index")
+        if count > 1 and index is None:
+            raise ValueError(f"{count} shards but JOB_COMPLETION_INDEX is unset")
+        if count > 1 and index is not None and index >= count:
+            raise ValueError(f"JOB_COMPLETION_INDEX {index} is not below {count}")
+        return count
+
+    @property
+    def shard(self) -> Shard | None:
+        """The shard of the sources this sweep takes; None: all of them (one shard)."""
+        index = self.job_completion_index
+        # A count above 1 comes with an index (checked above); the test only narrows the type.
+        if self.job_fallback_shard_count == 1 or index is None:
+            return None
+        return Shard(index, self.job_fallback_shard_count)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_moves=self.job_fallback_max_moves,
+            per_destination=self.job_fallback_max_moves_per_destination,
+            per_source=self.job_fallback_max_moves_per_source,
+            cooldown_minutes=self.job_fallback_cooldown_minutes,
+            max_hops=self.job_fallback_max_hops,
+        )
+
+    @property
+    def breaker(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_ratio=self.job_fallback_breaker_failure_ratio,
+            min_moves=self.job_fallback_breaker_min_moves,
+            failed_passes=self.job_fallback_breaker_failed_passes,
+            quiet_minutes=self.job_fallback_breaker_quiet_minutes,
+        )
+
     @property
     def service_token(self) -> str | None:
         return self.tf_service_api_token.get_secret_value() if self.tf_service_api_token else None
@@ -224,6 +314,15 @@ class Settings(BaseSettings):
             "JOB_FALLBACK_METRICS_FILE": self.job_fallback_metrics_file or "unset",
             "JOB_FALLBACK_WEBHOOK_URL": "set" if self.job_fallback_webhook_url else "unset",
             "JOB_FALLBACK_WEBHOOK_FORMAT": self.job_fallback_webhook_format,
+            "JOB_FALLBACK_MAX_MOVES": self.job_fallback_max_moves,
+            "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION": self.job_fallback_max_moves_per_destination,
+            "JOB_FALLBACK_MAX_MOVES_PER_SOURCE": self.job_fallback_max_moves_per_source,
+            "JOB_FALLBACK_COOLDOWN_MINUTES": self.job_fallback_cooldown_minutes,
+            "JOB_FALLBACK_MAX_HOPS": self.job_fallback_max_hops,
+            "JOB_FALLBACK_BREAKER_FAILURE_RATIO": self.job_fallback_breaker_failure_ratio,
+            "JOB_FALLBACK_BREAKER_MIN_MOVES": self.job_fallback_breaker_min_moves,
+            "JOB_FALLBACK_BREAKER_FAILED_PASSES": self.job_fallback_breaker_failed_passes,
+            "JOB_FALLBACK_BREAKER_QUIET_MINUTES": self.job_fallback_breaker_quiet_minutes,
         }
 
 
@@ -251,6 +350,17 @@ SWEEP_ONLY = frozenset(
         "job_fallback_webhook_url",
         "job_fallback_webhook_format",
         "job_fallback_webhook_timeout_seconds",
+        "job_fallback_max_moves",
+        "job_fallback_max_moves_per_destination",
+        "job_fallback_max_moves_per_source",
+        "job_fallback_cooldown_minutes",
+        "job_fallback_max_hops",
+        "job_fallback_breaker_failure_ratio",
+        "job_fallback_breaker_min_moves",
+        "job_fallback_breaker_failed_passes",
+        "job_fallback_breaker_quiet_minutes",
+        "job_completion_index",
+        "job_fallback_shard_count",
     }
 )
 

@@ -1,10 +1,11 @@
 """One pass of the sweeper: configs -> sources -> CREATED runs -> stuck -> plan -> moves -> report.
 
 The I/O stages live here; the decisions live in `plan` (pure) and `move` (the state machine).
-Sources are fetched concurrently, and a source's moves start as soon as it is planned, while
-the others are still being listed (unless --max-moves must first see them all to pick the
-oldest); the client bounds the requests in flight, so the pass is as fast as the API allows and
-never floods it.
+Sources are listed concurrently (each listing planned as it arrives, so only stuck runs are
+kept), with the destinations a chain may use (a destination whose own runs are stuck is
+skipped); then every stuck run is decided at once, oldest first (opt-out, hops, cooldown, chain,
+breaker, caps) and its move started. The client bounds the requests in flight, so the pass is
+as fast as the API allows and never floods it.
 
 A pass has a deadline (below the CronJob's, so it reports before Kubernetes kills it): a source
 not listed by then counts as failed, a move not started by then does not start, and a move
@@ -17,6 +18,7 @@ now, so a stopped pass ends the same way and still returns its report. A store e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
@@ -25,8 +27,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
+from jobfallback.breaker import BreakerPolicy, PassBreaker, opened_by
 from jobfallback.errors import StoreError
 from jobfallback.logs import event, get_logger
 from jobfallback.models import (
@@ -40,19 +44,28 @@ from jobfallback.models import (
 )
 from jobfallback.move import MoveOutcome, MovePolicy, Mover, Outcome, preview
 from jobfallback.plan import (
+    Candidate,
+    Facts,
+    Held,
+    Hold,
+    Limits,
     Listing,
     Plan,
+    Sighting,
     Source,
     SourceGroup,
     SourcePlan,
+    decide,
     group_by_source,
-    merge_plans,
     plan_source,
+    saturated_destinations,
     skipped_configs,
     usable_configs,
 )
+from jobfallback.shard import Shard
 from jobfallback.store import MoveJournal
 from jobfallback.truefoundry import ApiError, AuthError, TrueFoundryClient
+from jobfallback.versions import Versions, VersionUnknown
 
 log = get_logger("sweep")
 
@@ -161,13 +174,16 @@ class _Deadline:
 class SweepOptions:
     threshold_minutes: int
     dry_run: bool = False
-    max_moves: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    shard: Shard | None = None  # None: every source
     source: Source | None = None
     policy: MovePolicy = field(default_factory=MovePolicy)
     owner: str = field(default_factory=lambda: f"pass-{uuid.uuid4()}")  # fences journal writes
     guard: Callable[[], None] | None = None  # raises when this pass lost the sweep lock
     deadline_seconds: float | None = None  # the whole pass; None: no deadline
     stop: Stop = field(default_factory=Stop)  # a request brings the deadline forward to now
+    focus: str | None = None  # a run id or name to report on whatever its state (explain)
 
 
 @dataclass
@@ -182,12 +198,14 @@ class SweepResult:
     auth_refused: bool = False
     stopped: str | None = None  # what stopped the pass early (e.g. "SIGTERM"), if anything
     source_errors: list[str] = field(default_factory=list)  # why each failed source failed
+    facts: Facts = field(default_factory=Facts)  # what the decisions were taken on
+    sighting: Sighting | None = None  # the focus run, when a listing showed it
 
     @property
     def exit_code(self) -> int:
-        """0 done, 1 some moves or sources failed or were parked, refused or missing (or every
-        config was skipped), 3 nothing could be fetched or auth refused; 143 (128 + SIGTERM)
-        the pass was stopped before its end."""
+        """0 done; 1 some moves or sources failed or were parked, refused or missing, the
+        circuit breaker held a move, or every config was skipped; 3 nothing could be fetched or
+        auth refused; 143 (128 + SIGTERM) the pass was stopped before its end."""
         report = self.report
         if self.stopped is not None:
             return STOPPED_EXIT_CODE
@@ -197,6 +215,7 @@ class SweepResult:
             return 3
         if (
             report.failed
+            or report.held.get(Hold.BREAKER_OPEN)
             or report.parked
             or report.sources_failed
             or report.sources_refused
@@ -208,13 +227,14 @@ class SweepResult:
         return 0
 
 
-async def fetch_source(client: TrueFoundryClient, group: SourceGroup) -> list[Listing]:
-    """The job applications of one source (all, or only those its configs name) and the
-    CREATED runs of each."""
-    wanted = group.job_ids
+async def fetch_source(
+    client: TrueFoundryClient, workspace_id: str, wanted: Sequence[str] | None
+) -> list[Listing]:
+    """The job applications of one workspace (all, or only the `wanted` ones) and the CREATED
+    runs of each."""
     apps = [
         app
-        async for app in client.list_applications(workspace_id=group.source.workspace_id)
+        async for app in client.list_applications(workspace_id=workspace_id)
         if app.is_job and (wanted is None or app.id in wanted)
     ]
 
@@ -267,8 +287,7 @@ async def _existing_sources(
                 f"not {source.cluster_id}"
             )
         report.sources_missing += 1
-        configs = sorted([*group.generic, *group.job_specific.values()], key=lambda c: c.id)
-        for config in configs:
+        for config in sorted(group.configs, key=lambda c: c.id):
             event(
                 log,
                 logging.WARNING,
@@ -287,14 +306,14 @@ async def _fetch_and_plan(
     groups: Sequence[SourceGroup],
     report: SweepReport,
     progress: Progress,
-    on_plan: Callable[[SourcePlan], None],
     *,
     now: datetime,
     threshold_minutes: int,
     deadline: _Deadline,
+    focus: str | None,
 ) -> tuple[list[SourcePlan], bool, list[str]]:
     """Each source's listing is planned as soon as it arrives and then dropped: only stuck runs
-    are kept, so memory follows the number of moves, not the size of the fleet."""
+    are kept, so memory follows the number of stuck runs, not the size of the fleet."""
     parts: list[SourcePlan] = []
     errors: list[str] = []  # why each failed source failed, for the report's text
     auth_refused = False
@@ -306,14 +325,17 @@ async def _fetch_and_plan(
         nonlocal done, auth_refused
         try:
             async with deadline.bound(), in_flight:
-                listings = await fetch_source(client, group)
+                listings = await fetch_source(client, group.source.workspace_id, group.job_ids)
             report.sources_scanned += 1
             report.jobs_listed += len(listings)
             part = plan_source(
-                group, listings, now=now, default_threshold_minutes=threshold_minutes
+                group,
+                listings,
+                now=now,
+                default_threshold_minutes=threshold_minutes,
+                focus=focus,
             )
             parts.append(part)
-            on_plan(part)
         except AuthError as exc:
             auth_refused = True
             report.sources_failed += 1
@@ -366,20 +388,29 @@ _STOPPED_UNSTARTED = "the pass was stopped before this move started; the next pa
 class _Moves:
     """Moves under way, each started as soon as it is known; at most MOVES_IN_FLIGHT at once."""
 
-    def __init__(self, mover: Mover, progress: Progress, deadline: _Deadline) -> None:
+    def __init__(
+        self, mover: Mover, progress: Progress, deadline: _Deadline, breaker: PassBreaker
+    ) -> None:
         self._mover = mover
+        self._breaker = breaker
+        self.held: list[Held] = []  # planned moves the breaker stopped before they started
         self._progress = progress
         self._deadline = deadline
         self._in_flight = asyncio.Semaphore(MOVES_IN_FLIGHT)
-        self._tasks: list[asyncio.Task[MoveOutcome]] = []
+        self._tasks: list[asyncio.Task[MoveOutcome | None]] = []
         self._done = 0
 
-    def _start(self, run_id: str, work: Callable[[], Awaitable[MoveOutcome]]) -> None:
-        self._tasks.append(asyncio.ensure_future(self._tracked(run_id, work)))
+    def _start(
+        self,
+        run_id: str,
+        work: Callable[[], Awaitable[MoveOutcome]],
+        planned: PlannedMove | None = None,
+    ) -> None:
+        self._tasks.append(asyncio.ensure_future(self._tracked(run_id, work, planned)))
 
     def start_moves(self, planned: Iterable[PlannedMove]) -> None:
         for move in planned:
-            self._start(move.run.id, functools.partial(self._mover.move, move))
+            self._start(move.run.id, functools.partial(self._mover.move, move), move)
 
     def start_resumes(
         self, records: Iterable[MoveRecord], configs: Mapping[int, FallbackConfig]
@@ -389,8 +420,13 @@ class _Moves:
             self._start(record.source_run_id, functools.partial(self._mover.resume, record, config))
 
     async def _tracked(
-        self, run_id: str, work: Callable[[], Awaitable[MoveOutcome]]
-    ) -> MoveOutcome:
+        self,
+        run_id: str,
+        work: Callable[[], Awaitable[MoveOutcome]],
+        planned: PlannedMove | None,
+    ) -> MoveOutcome | None:
+        """The move's outcome; None when the breaker opened before a new move started (moves
+        under way, resumes included, always finish)."""
         deadline = self._deadline
         started = False
         try:
@@ -398,6 +434,9 @@ class _Moves:
                 # No move starts once the pass is over (a late listing, a stop while queued).
                 if deadline.passed:
                     raise TimeoutError
+                if planned is not None and self._breaker.reason is not None:
+                    self.held.append(Held(planned, Hold.BREAKER_OPEN, self._breaker.reason))
+                    return None
                 started = True
                 outcome = await work()
         except TimeoutError:
@@ -409,10 +448,12 @@ class _Moves:
             outcome = _failed(run_id, f"the journal refused a write: {exc}")
         self._done += 1
         self._progress("moves", self._done, len(self._tasks))
+        if started:
+            self._breaker.record(outcome.outcome in (Outcome.FAILED, Outcome.PARKED))
         return outcome
 
     async def finish(self, report: SweepReport) -> list[MoveOutcome]:
-        outcomes = list(await asyncio.gather(*self._tasks))
+        outcomes = [o for o in await asyncio.gather(*self._tasks) if o is not None]
         for outcome in outcomes:
             # Every outcome has a counter of the same name (moved, skipped, waiting, ...).
             field = outcome.outcome.value
@@ -462,6 +503,7 @@ async def _run_pass(
     started: float,
 ) -> SweepResult:
     report = SweepReport(dry_run=options.dry_run)
+    report.shard = None if options.shard is None else str(options.shard)
     usable, warnings = usable_configs(configs)
     for warning in warnings:
         event(log, logging.WARNING, "config.skipped", "config skipped", detail=warning)
@@ -469,62 +511,65 @@ async def _run_pass(
     for message in refused.values():
         event(log, logging.ERROR, "source.refused", "source refused", detail=message)
     warnings += refused.values()
-    groups = group_by_source(usable, only=options.source)
+    groups = group_by_source(usable, only=options.source, shard=options.shard)
     report.sources_total = len(groups)
     groups = await _existing_sources(client, groups, report, deadline)
     report.sources_refused = len(refused)
     report.configs_total = sum(c.enabled for c in configs)
     report.configs_skipped = sum(skipped_configs(configs).values())
 
-    # Earlier passes' unfinished moves, read before this pass begins any of its own.
+    shard_key = "" if options.shard is None else str(options.shard)
+    # Earlier passes' unfinished moves (this shard's), read before this pass begins its own.
     unfinished = [] if journal is None else await asyncio.to_thread(journal.due)
-    moves = None
-    if not options.dry_run and journal is not None:
-        mover = Mover(
-            client,
-            journal,
-            owner=options.owner,
-            guard=options.guard or _unguarded,
-            policy=options.policy,
-        )
-        moves = _Moves(mover, progress, deadline)
-    # Without a cap every stuck run moves, so a source's moves start as soon as it is planned,
-    # alongside the listing of the others; a cap must see every source first to pick the oldest.
-    streaming = moves is not None and options.max_moves is None
+    by_id = {c.id: c for c in usable}
+    unfinished = [r for r in unfinished if _in_shard(r, by_id, options.shard)]
+    passes = (
+        []
+        if journal is None
+        else await asyncio.to_thread(journal.last_passes, shard_key, options.breaker.failed_passes)
+    )
+    breaker = PassBreaker(options.breaker, opened_by(passes, options.breaker, now))
 
-    def on_plan(part: SourcePlan) -> None:
-        if moves is not None and streaming:
-            moves.start_moves(part.moves)
-
-    try:
-        parts, auth_refused, source_errors = await _fetch_and_plan(
-            client,
-            groups,
-            report,
-            progress,
-            on_plan,
-            now=now,
-            threshold_minutes=options.threshold_minutes,
-            deadline=deadline,
-        )
-    except BaseException:
-        if moves is not None:
-            moves.cancel()
-        raise
-    plan = merge_plans(parts, max_moves=options.max_moves)
+    parts, auth_refused, source_errors = await _fetch_and_plan(
+        client,
+        groups,
+        report,
+        progress,
+        now=now,
+        threshold_minutes=options.threshold_minutes,
+        deadline=deadline,
+        focus=options.focus,
+    )
+    saturated = await _saturated(client, groups, parts, now, options, deadline)
+    versions = Versions(client)
+    facts = Facts(
+        labels=await _labels(versions, parts, deadline),
+        moved_recently=await _moved_recently(journal, parts, now, options.limits),
+        saturated=saturated,
+        breaker=breaker.reason,
+    )
+    plan = decide(parts, limits=options.limits, facts=facts)
+    # A stuck run whose move an earlier pass left unfinished is resumed below, whatever the
+    # plan would hold it for (a move under way is always finished).
+    resuming = {r.source_run_id for r in unfinished}
+    plan.held = [h for h in plan.held if h.move.run.id not in resuming]
     for warning in plan.warnings:
         event(log, logging.WARNING, "plan.item_skipped", "listed item skipped", detail=warning)
     report.warnings = warnings + report.warnings + plan.warnings + client.skipped_items
     report.unreadable = len(client.skipped_items)
     report.runs_seen, report.stuck = plan.runs_seen, plan.stuck
     report.planned, report.deferred = len(plan.moves), len(plan.deferred)
-    if plan.deferred:
+    report.destinations_saturated = len(saturated)
+    for held in plan.held:
         event(
             log,
             logging.INFO,
-            "plan.deferred",
-            "moves over --max-moves left for the next pass",
-            deferred=len(plan.deferred),
+            "plan.held",
+            "stuck run not moved this pass",
+            source_run=held.move.run.name,
+            job=held.move.application.name,
+            hold=str(held.hold),
+            detail=held.detail,
         )
 
     planned_ids = {m.run.id for m in plan.moves}
@@ -533,7 +578,7 @@ async def _run_pass(
 
     outcomes: list[MoveOutcome] = []
     decisions: dict[str, str] = {}
-    if moves is None:
+    if options.dry_run or journal is None:
         claims = (
             {} if journal is None else await asyncio.to_thread(journal.claims, sorted(planned_ids))
         )
@@ -562,10 +607,37 @@ async def _run_pass(
                 reason=planned.reason,
             )
     else:
-        if not streaming:
-            moves.start_moves(plan.moves)
-        moves.start_resumes(leftovers, {c.id: c for c in usable})
+        mover = Mover(
+            client,
+            journal,
+            owner=options.owner,
+            guard=options.guard or _unguarded,
+            policy=dataclasses.replace(options.policy, max_hops=options.limits.max_hops),
+            versions=versions,
+        )
+        moves = _Moves(mover, progress, deadline, breaker)
+        moves.start_resumes(leftovers, by_id)
+        moves.start_moves(plan.moves)
         outcomes = await moves.finish(report)
+        plan.held += moves.held
+        await asyncio.to_thread(
+            journal.record_pass,
+            shard_key,
+            started=breaker.finished,
+            failed=breaker.failed,
+            tripped=breaker.tripped,
+        )
+    report.held = plan.held_counts()
+    report.breaker_open = breaker.reason is not None
+    report.breaker_reason = breaker.reason
+    if breaker.reason is not None:
+        event(
+            log,
+            logging.ERROR,
+            "breaker.open",
+            "circuit breaker open: no new move started",
+            detail=breaker.reason,
+        )
 
     report.api_calls = sum(client.calls.values())
     report.duration_seconds = round(time.monotonic() - started, 3)
@@ -578,4 +650,107 @@ async def _run_pass(
         auth_refused=auth_refused,
         stopped=options.stop.reason,
         source_errors=source_errors,
+        facts=facts,
+        sighting=next((p.sighting for p in parts if p.sighting is not None), None),
     )
+
+
+def _in_shard(
+    record: MoveRecord, configs: Mapping[int, FallbackConfig], shard: Shard | None
+) -> bool:
+    """Whether this shard resumes a move: the shard of its config's source; a move whose config
+    is gone goes to shard 0 (any shard would be safe: the row's owner fences every write)."""
+    if shard is None:
+        return True
+    config = None if record.config_id is None else configs.get(record.config_id)
+    return shard.index == 0 if config is None else shard.owns(config.source_workspace_id)
+
+
+async def _saturated(
+    client: TrueFoundryClient,
+    groups: Sequence[SourceGroup],
+    parts: Sequence[SourcePlan],
+    now: datetime,
+    options: SweepOptions,
+    deadline: _Deadline,
+) -> dict[str, str]:
+    """The destination workspaces whose own CREATED runs are stuck: from a source's listing when
+    this pass listed all of that workspace's jobs anyway, else from a listing of its own."""
+    destinations = {c.destination_workspace_id for g in groups for c in g.configs}
+    whole = [p for p in parts if p.listed_whole and p.source.workspace_id in destinations]
+    oldest = {p.source.workspace_id: p.oldest_created for p in whole}
+    wanted = sorted(destinations - set(oldest))
+
+    async def one(workspace_id: str) -> None:
+        try:
+            async with deadline.bound():
+                listings = await fetch_source(client, workspace_id, None)
+        except (ApiError, TimeoutError) as exc:
+            event(
+                log,
+                logging.WARNING,
+                "destination.unchecked",
+                "destination not listed: taken as not saturated",
+                workspace=workspace_id,
+                error=str(exc) or type(exc).__name__,
+            )
+            return
+        runs = [r for listing in listings for r in listing.runs]
+        oldest[workspace_id] = min(
+            (r.created_at for r in runs if r.status == RunStatus.CREATED), default=None
+        )
+
+    await asyncio.gather(*(one(w) for w in wanted))
+    saturated = saturated_destinations(
+        {w: t for w, t in oldest.items() if t is not None},
+        now=now,
+        threshold_minutes=options.threshold_minutes,
+    )
+    for workspace_id, why in sorted(saturated.items()):
+        event(
+            log,
+            logging.WARNING,
+            "destination.saturated",
+            "destination skipped this pass: its own runs are stuck",
+            workspace=workspace_id,
+            detail=why,
+        )
+    return saturated
+
+
+async def _labels(
+    versions: Versions, parts: Sequence[SourcePlan], deadline: _Deadline
+) -> dict[str, Mapping[str, Any]]:
+    """The labels of the version each stuck run is on (opt-out, hops); one read per version the
+    listing did not carry, shared with the moves. A version that cannot be read is left out:
+    the move reads it again and checks what it copies."""
+    labels: dict[str, Mapping[str, Any]] = {}
+
+    async def one(candidate: Candidate) -> None:
+        run = candidate.run
+        versions.seed(candidate.application)
+        try:
+            async with deadline.bound():
+                version = await versions.of(
+                    application_id=candidate.application.id,
+                    application_name=candidate.application.name,
+                    run_name=run.name,
+                    deployment_id=run.deployment_id,
+                    deployment_version=run.deployment_version,
+                )
+        except (ApiError, VersionUnknown, TimeoutError):
+            return
+        labels[run.id] = version.labels
+
+    await asyncio.gather(*(one(c) for part in parts for c in part.candidates))
+    return labels
+
+
+async def _moved_recently(
+    journal: MoveJournal | None, parts: Sequence[SourcePlan], now: datetime, limits: Limits
+) -> Mapping[str, Mapping[str, datetime]]:
+    jobs = sorted({c.application.id for part in parts for c in part.candidates})
+    if journal is None or not jobs or not limits.cooldown_minutes:
+        return {}
+    since = now - timedelta(minutes=limits.cooldown_minutes)
+    return await asyncio.to_thread(journal.moved_since, jobs, since)

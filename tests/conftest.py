@@ -21,6 +21,7 @@ _APP_ENV = (
     "TFY_HOST",
     "DATABASE_URL",
     "JOBFALLBACK_DATA_DIR",
+    "JOB_COMPLETION_INDEX",  # set by an Indexed Job: a shard's index
 )
 _PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from jobfallback.breaker import BreakerPolicy
 from jobfallback.cli import app
 from jobfallback.errors import UsageError
+from jobfallback.plan import Limits
 from jobfallback.settings import load_settings, settings_with_problems
+from jobfallback.shard import Shard
 
 
 def test_defaults() -> None:
@@ -54,6 +57,18 @@ def test_user_token_falls_back_to_service_token(monkeypatch: pytest.MonkeyPatch)
         ("TFY_HOST", "http://acme.truefoundry.cloud", "clear text"),
         ("TFY_HOST", "https://u:pw@acme.truefoundry.cloud", "holds credentials"),
         ("TF_SERVICE_API_TOKEN", "tok\x1ben", "a TrueFoundry API token"),
+        ("JOB_FALLBACK_MAX_MOVES", "-1", "moves per pass, 0 or more"),
+        ("JOB_FALLBACK_MAX_MOVES_PER_DESTINATION", "many", "one destination workspace"),
+        ("JOB_FALLBACK_MAX_MOVES_PER_SOURCE", "-1", "one source workspace"),
+        ("JOB_FALLBACK_COOLDOWN_MINUTES", "525601", "minutes from 0 to 525600"),
+        ("JOB_FALLBACK_MAX_HOPS", "0", "from 1 to 10"),
+        ("JOB_FALLBACK_BREAKER_FAILURE_RATIO", "0", "above 0 and at most 1"),
+        ("JOB_FALLBACK_BREAKER_FAILURE_RATIO", "1.5", "above 0 and at most 1"),
+        ("JOB_FALLBACK_BREAKER_MIN_MOVES", "0", "1 or more"),
+        ("JOB_FALLBACK_BREAKER_FAILED_PASSES", "0", "1 or more"),
+        ("JOB_FALLBACK_BREAKER_QUIET_MINUTES", "10081", "minutes from 0 to 10080"),
+        ("JOB_FALLBACK_SHARD_COUNT", "1001", "from 1 to 1000"),
+        ("JOB_COMPLETION_INDEX", "-1", "--shard INDEX/COUNT"),
     ],
 )
 def test_bad_values_name_the_variable_and_what_is_allowed(
@@ -132,3 +147,81 @@ def test_settings_with_problems_names_every_bad_value(monkeypatch: pytest.Monkey
         60,
         16,
     )
+
+
+def test_the_guard_rails_default_to_the_planners_own() -> None:
+    # One source of truth: a sweep without settings plans as the planner's tests assume.
+    settings = load_settings()
+    assert (settings.limits, settings.breaker) == (Limits(), BreakerPolicy())
+
+
+def test_the_guard_rails_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "JOB_FALLBACK_MAX_MOVES": "7",
+        "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION": "3",
+        "JOB_FALLBACK_MAX_MOVES_PER_SOURCE": "0",
+        "JOB_FALLBACK_COOLDOWN_MINUTES": "0",
+        "JOB_FALLBACK_MAX_HOPS": "10",
+        "JOB_FALLBACK_BREAKER_FAILURE_RATIO": "1",
+        "JOB_FALLBACK_BREAKER_MIN_MOVES": "1",
+        "JOB_FALLBACK_BREAKER_FAILED_PASSES": "9",
+        "JOB_FALLBACK_BREAKER_QUIET_MINUTES": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(job_fallback_max_moves=5)  # a flag wins
+    assert settings.limits == Limits(
+        max_moves=5, per_destination=3, per_source=0, cooldown_minutes=0, max_hops=10
+    )
+    assert settings.breaker == BreakerPolicy(
+        failure_ratio=1.0, min_moves=1, failed_passes=9, quiet_minutes=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "shard"),
+    [
+        ({}, None),
+        ({"JOB_FALLBACK_SHARD_COUNT": "4", "JOB_COMPLETION_INDEX": "3"}, Shard(3, 4)),
+        # A Job of one pod, or an Indexed Job run without sharding: every source.
+        ({"JOB_FALLBACK_SHARD_COUNT": "1", "JOB_COMPLETION_INDEX": "0"}, None),
+        ({"JOB_COMPLETION_INDEX": "2"}, None),
+    ],
+)
+def test_the_shard_comes_from_the_count_and_the_completion_index(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], shard: Shard | None
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().shard == shard
+
+
+@pytest.mark.parametrize(
+    ("env", "why"),
+    [
+        ({"JOB_FALLBACK_SHARD_COUNT": "4"}, "4 shards but JOB_COMPLETION_INDEX is unset"),
+        (
+            {"JOB_FALLBACK_SHARD_COUNT": "4", "JOB_COMPLETION_INDEX": "4"},
+            "JOB_COMPLETION_INDEX 4 is not below 4",
+        ),
+    ],
+)
+def test_a_shard_count_without_a_fitting_index_names_both_variables(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], why: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("JOB_FALLBACK_SHARD_COUNT is invalid")
+    assert why in message
+    assert "--shard INDEX/COUNT" in message  # the fix
+    assert "\n" not in message
+    # Only a sweep shards: other commands run.
+    assert load_settings(for_sweep=False).shard is None
+
+
+def test_the_shard_flag_stands_for_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOB_FALLBACK_SHARD_COUNT", "4")  # no index: an error without the flag
+    settings = load_settings(job_fallback_shard_count=2, job_completion_index=1)
+    assert settings.shard == Shard(1, 2)

@@ -17,6 +17,7 @@ from jobfallback import __version__
 SUMMARIES = {
     "sweep": "Run one pass: move runs stuck in CREATED to their fallback destination, then exit.",
     "history": "List the move journal: what moved where, when, its state and any error.",
+    "explain": "Why a run was (not) moved: a sweep's decision now and its journal.",
     "moves": "Failed, parked and unfinished moves: list them, show one, retry or abandon it.",
     "doctor": "Check settings, token, API and database; one line per check; exit 1 when any fails.",
     "configs": "Fallback configs: which source falls back where.",

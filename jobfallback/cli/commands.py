@@ -16,6 +16,10 @@ def _register(app: typer.Typer, name: str) -> None:
         from jobfallback.cli import sweep
 
         app.command(name)(getattr(sweep, name))
+    elif name == "explain":
+        from jobfallback.cli import explain
+
+        app.command(name)(explain.explain)
     elif name == "moves":
         from jobfallback.cli import moves
 

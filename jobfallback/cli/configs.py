@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 import yaml
@@ -28,60 +28,41 @@ from jobfallback.cli.common import (
     echo,
     exit_on_error,
     fail,
+    one_of,
     print_json,
     print_table,
     settings_from,
+    whole_number,
 )
 from jobfallback.cli.configs_api import Side
 from jobfallback.cli.db import opened_store
-from jobfallback.cli.times import utc_time
 from jobfallback.errors import JobFallbackError, UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec
+from jobfallback.plan import config_cycles
 from jobfallback.store import ImportDiff, InvalidImport, open_store, parse_import, parse_spec
+from jobfallback.store.config_files import given_field_problems, in_flag_terms
 from jobfallback.store.configs import with_stored_fqns
-from jobfallback.store.validation import given_field_problems, in_flag_terms
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def _whole_number(what: str) -> Callable[[Any], int]:
-    """A parser for an int flag whose error is plain words (typer's own quotes pydantic)."""
-
-    def parse(value: Any) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise typer.BadParameter(f"{value!r} is not {what}") from None
-
-    return parse
-
-
-def _one_of(kind: type[E]) -> Callable[[Any], E]:
-    """A parser for an enum flag whose error lists the choices in plain words."""
-
-    def parse(value: Any) -> E:
-        if isinstance(value, kind):
-            return value
-        try:
-            return kind(value)
-        except ValueError:
-            choices = ", ".join(member.value for member in kind)
-            raise typer.BadParameter(f"{value!r} is not one of {choices}") from None
-
-    return parse
-
+from jobfallback.times import utc_time
 
 ConfigIdArgument = typer.Argument(
     ...,
     metavar="ID",
-    parser=_whole_number("a config id (a whole number; see `jobfallback configs list`)"),
+    parser=whole_number("a config id (a whole number; see `jobfallback configs list`)"),
     help="Config id (see `configs list`).",
 )
 app = typer.Typer(no_args_is_help=True, help="Fallback configs: which source falls back where.")
 
-_HEADERS = ("id", "name", "source", "job", "destination", "fqn", "enabled", "threshold")
+_HEADERS = (
+    "id",
+    "name",
+    "source",
+    "job",
+    "destination",
+    "fqn",
+    "enabled",
+    "threshold",
+    "priority",
+)
 
 
 class Clearable(StrEnum):
@@ -90,13 +71,20 @@ class Clearable(StrEnum):
     name = "name"
     source_job = "source-job"
     threshold = "threshold"
+    exclude_jobs = "exclude-jobs"
+    manifest_patch = "manifest-patch"
 
 
 _CLEARED_FIELD = {
     Clearable.name: "name",
     Clearable.source_job: "source_job_id",
     Clearable.threshold: "stuck_threshold_minutes",
+    Clearable.exclude_jobs: "exclude_job_ids",
+    Clearable.manifest_patch: "manifest_patch",
 }
+_CLEAR_HELP = f"Unset an optional field (repeatable): {', '.join(c.value for c in Clearable)}."
+# What a cleared field becomes (the stored "unset").
+_CLEARED_VALUE: dict[str, Any] = {"exclude_job_ids": []}
 
 
 class FileFormat(StrEnum):
@@ -118,13 +106,17 @@ def _shown(field: str, value: Any) -> str:
         return "any"
     if field == "destination_workspace_fqn" and value is None:
         return _NO_FQN
+    if field == "exclude_job_ids":
+        return ", ".join(value) or "-"
+    if field == "manifest_patch" and value is not None:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
     if isinstance(value, datetime):
         return utc_time(value)
     return "-" if value is None else str(value)
 
 
-_CLEARABLE = _one_of(Clearable)
-_FILE_FORMAT = _one_of(FileFormat)
+_CLEARABLE = one_of(Clearable)
+_FILE_FORMAT = one_of(FileFormat)
 
 
 def _route(spec: FallbackConfigSpec) -> tuple[str, str, str]:
@@ -142,7 +134,12 @@ def _row(config: FallbackConfig) -> tuple[Any, ...]:
         *_route(config),
         *(
             _shown(field, getattr(config, field))
-            for field in ("destination_workspace_fqn", "enabled", "stuck_threshold_minutes")
+            for field in (
+                "destination_workspace_fqn",
+                "enabled",
+                "stuck_threshold_minutes",
+                "priority",
+            )
         ),
     )
 
@@ -181,6 +178,9 @@ FLAGS = {
     "destinationWorkspaceId": "--dest-workspace",
     "destinationWorkspaceFqn": "--dest-fqn",
     "stuckThresholdMinutes": "--threshold-minutes",
+    "priority": "--priority",
+    "excludeJobIds": "--exclude-job",
+    "manifestPatch": "--manifest-patch",
 }
 
 
@@ -215,9 +215,64 @@ ThresholdOption = typer.Option(
     None,
     "--threshold-minutes",
     metavar="MINUTES",
-    parser=_whole_number("a whole number of minutes (1 to 525600)"),
+    parser=whole_number("a whole number of minutes (1 to 525600)"),
     help="Minutes in CREATED before a run counts as stuck (unset: the global threshold).",
 )
+
+
+def _priority_option(default: int | None) -> Any:
+    return typer.Option(
+        default,
+        "--priority",
+        metavar="N",
+        parser=whole_number("a whole number from 0 to 1000"),
+        help="Its place in the source's chain: lowest first, then oldest (default 0).",
+    )
+
+
+ExcludeJobOption = typer.Option(
+    [],
+    "--exclude-job",
+    metavar="JOB",
+    help="A job (application id) this generic config never moves (repeatable).",
+)
+
+
+def _patch(text: str) -> dict[str, Any]:
+    """A JSON object given inline, or @FILE to read it from a file."""
+    source = text
+    if text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {text[1:]}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{text[1:]} is not UTF-8 text") from None
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter('must be a JSON object, e.g. \'{"env": {"ON_FALLBACK": "1"}}\'')
+    return value
+
+
+PatchOption = typer.Option(
+    None,
+    "--manifest-patch",
+    metavar="JSON|@FILE",
+    parser=_patch,
+    help="A JSON Merge Patch applied to the job's manifest in this destination.",
+)
+
+
+def _warn_cycles(configs: Iterable[FallbackConfigSpec]) -> None:
+    for cycle in config_cycles(configs):
+        echo(
+            f"warning: the configs form a cycle {' -> '.join(cycle)}: a copy never moves back "
+            "to a workspace it was in (hop labels), but check the chain is meant",
+            err=True,
+        )
 
 
 @app.command("list")
@@ -226,7 +281,7 @@ def list_configs(
     output: Output = OutputOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
-    """List configs in id order (among generic configs of a source, the first one wins)."""
+    """List configs in id order (a source's configs are a chain: lowest priority, then oldest)."""
     with opened_store(database_url) as store:
         configs = store.configs.list(enabled_only=enabled_only)
         empty = _EMPTY
@@ -281,6 +336,9 @@ def add(
     destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
     name: str | None = NameOption,
     stuck_threshold_minutes: int | None = ThresholdOption,
+    priority: int = _priority_option(0),
+    exclude_job_ids: list[str] = ExcludeJobOption,
+    manifest_patch: dict[str, Any] | None = PatchOption,
     disabled: bool = typer.Option(False, "--disabled", help="Add it switched off."),
     output: Output = OutputOption,
     host: str | None = HostOption,
@@ -331,7 +389,9 @@ def add(
         spec = parse_spec(fields)
         with open_store(settings.database_dsn) as store:
             config = store.configs.add(spec)
+            stored = store.configs.list()
     _print_configs([config], output)
+    _warn_cycles(stored)
     if warning is not None:
         echo(f"warning: {_label(config)}: {warning}", err=True)
 
@@ -348,13 +408,16 @@ def update(
     destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
     name: str | None = NameOption,
     stuck_threshold_minutes: int | None = ThresholdOption,
+    priority: int | None = _priority_option(None),
+    exclude_job_ids: list[str] = ExcludeJobOption,
+    manifest_patch: dict[str, Any] | None = PatchOption,
     enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="Switch it on or off."),
     clear: list[Clearable] = typer.Option(
         [],
         "--clear",
         parser=_CLEARABLE,
         metavar="FIELD",
-        help="Unset an optional field (repeatable): name, source-job, threshold.",
+        help=_CLEAR_HELP,
     ),
     output: Output = OutputOption,
     host: str | None = HostOption,
@@ -370,7 +433,7 @@ def update(
         **_spec_fields(locals()),
         "destination_workspace_fqn": to if to is not None else destination_workspace_fqn,
     }
-    changes = {field: value for field, value in given.items() if value is not None}
+    changes = {field: value for field, value in given.items() if value not in (None, [])}
     if problems := given_field_problems(changes):
         raise fail(in_flag_terms("; ".join(problems), flags), 2)
     changes = {f: v.strip() if isinstance(v, str) else v for f, v in changes.items()}
@@ -378,7 +441,7 @@ def update(
         field = _CLEARED_FIELD[item]
         if field in changes:
             raise fail(f"--clear {item.value} and a new value for it: choose one", 2)
-        changes[field] = None
+        changes[field] = _CLEARED_VALUE.get(field)
     if not changes:
         raise fail("nothing to change: pass at least one option (see --help)", 2)
     settings = settings_from(tfy_host=host, database_url=database_url)
@@ -386,7 +449,9 @@ def update(
         current = store.configs.get(config_id)
         changes, warning = configs_api.complete_update(current, changes, fqn_flag, settings)
         config = store.configs.update(config_id, changes)
+        stored = store.configs.list()
     _print_configs([config], output)
+    _warn_cycles(stored)
     if warning is not None:
         echo(f"warning: {_label(config)}: {warning}", err=True)
 
@@ -515,10 +580,14 @@ def import_configs(
         except InvalidImport as exc:
             raise _refused(exc, file) from None
         diff = store.configs.apply_import(specs, prune=prune, dry_run=dry_run)
+        keys = {spec.natural_key for spec in specs}
+        kept = [] if prune else [c for c in store.configs.list() if c.natural_key not in keys]
+        after = [*specs, *kept]
     if output is Output.json:
         print_json(diff)
     else:
         _print_diff(diff)
+    _warn_cycles(after)
     if note is not None:
         echo(note, err=True)
 
@@ -538,7 +607,7 @@ def export(
     """Write every config in id order, in the format `configs import` reads back."""
     with opened_store(database_url) as store:
         configs = store.configs.list()
-    document = [c.spec().model_dump(mode="json", by_alias=True, exclude_none=True) for c in configs]
+    document = [c.spec().file_entry() for c in configs]
     if file_format is FileFormat.json:
         text = json.dumps(document, indent=2) + "\n"
     else:

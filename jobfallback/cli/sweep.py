@@ -10,8 +10,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
+import annotated_types
 import typer
 
 from jobfallback.cli.common import (
@@ -27,13 +29,13 @@ from jobfallback.cli.common import (
     require_host,
     settings_from,
 )
-from jobfallback.cli.times import utc_time
-from jobfallback.logs import LogFormat, event, get_logger, json_lines, setup_logging
-from jobfallback.models import MoveState, PlannedMove
+from jobfallback.logs import event, get_logger, json_lines, setup_logging
+from jobfallback.models import MoveState, PlannedMove, SweepReport
 from jobfallback.move import MoveOutcome, MovePolicy
 from jobfallback.plan import Source
 from jobfallback.publish import SweepFacts, publish
 from jobfallback.settings import Settings
+from jobfallback.shard import Shard
 from jobfallback.store import open_store
 from jobfallback.sweep import (
     STOPPED_EXIT_CODE,
@@ -44,11 +46,42 @@ from jobfallback.sweep import (
     no_progress,
     run_pass,
 )
+from jobfallback.times import utc_time
 
 log = get_logger("cli")
 
+
+class LogFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    text = "text"
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(choices: type[_Choice]) -> dict[str, Any]:
+    """Option arguments taking one of `choices`: shown in --help, and a wrong value is one
+    click-style line naming the flag and the choices (typer's own enum check words its error
+    as pydantic does)."""
+    names = [choice.value for choice in choices]
+
+    def parse(value: str | _Choice) -> _Choice:
+        try:
+            return choices(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not one of {', '.join(map(repr, names))}"
+            ) from None
+
+    return {"parser": parse, "metavar": f"[{'|'.join(names)}]"}
+
+
 LogFormatOption = typer.Option(
-    "auto", "--log-format", help="auto (text on a terminal, else JSON), json or text."
+    LogFormat.auto,
+    "--log-format",
+    help="auto (text on a terminal, else JSON), json or text.",
+    **_choice(LogFormat),
 )
 SweepOutputOption = typer.Option(
     None,
@@ -56,10 +89,63 @@ SweepOutputOption = typer.Option(
     "-o",
     help="text for people, json for scripts; unset: the text table on a terminal, "
     "nothing otherwise (the logs carry the events).",
+    **_choice(Output),
 )
 
 
-def _parse_source(value: str | None) -> Source | None:
+def _setting_option(name: str, flag: str, help: str, metavar: str = "N") -> Any:
+    """A flag that overrides the setting `name` for this run: its help names the variable and
+    the setting's default, and its range is the setting's, so neither is written twice. The
+    range is checked here: typer's own check words its error as pydantic does."""
+    field = Settings.model_fields[name]
+    low: tuple[float, bool] | None = None  # (bound, whether the bound itself is allowed)
+    high: float | None = None
+    for rule in field.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            low = (float(rule.ge), True)  # type: ignore[arg-type]
+        elif isinstance(rule, annotated_types.Gt):
+            low = (float(rule.gt), False)  # type: ignore[arg-type]
+        elif isinstance(rule, annotated_types.Le):
+            high = float(rule.le)  # type: ignore[arg-type]
+    span = _span(low, high)
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        too_low = low is not None and (value < low[0] if low[1] else value <= low[0])
+        if too_low or (high is not None and value > high):
+            raise typer.BadParameter(f"{value:g} is not in the range {span}")
+        return value
+
+    return typer.Option(
+        None,
+        flag,
+        metavar=f"{metavar} [{span}]",
+        help=f"{help} (env {name.upper()}; default {field.default:g}).",
+        callback=check,
+    )
+
+
+def _span(low: tuple[float, bool] | None, high: float | None) -> str:
+    """A range as click writes it: x>=0, 1<=x<=10, 0<x<=1."""
+    if low is None:
+        return f"x<={high:g}"
+    sign = "<=" if low[1] else "<"
+    if high is None:
+        return f"x{sign.replace('<', '>')}{low[0]:g}"
+    return f"{low[0]:g}{sign}x<={high:g}"
+
+
+def parse_shard(value: str | None) -> Shard | None:
+    if value is None:
+        return None
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
+
+
+def parse_source(value: str | None) -> Source | None:
     if value is None:
         return None
     try:
@@ -101,6 +187,8 @@ def _move_row(
         "reason": planned.reason,
         "destinationWorkspaceFqn": planned.destination_workspace_fqn,
     }
+    if planned.config.manifest_patch:
+        row["manifestPatch"] = planned.config.manifest_patch
     if outcome is not None:
         row["outcome"] = outcome.outcome.value
         row["detail"] = outcome.detail
@@ -112,7 +200,7 @@ def _move_row(
 _ADD_CONFIG = "add one with `jobfallback configs add ...` (or enable one: `configs enable ID`)"
 
 
-def _no_moves(result: SweepResult, only: Source | None) -> str:
+def no_moves(result: SweepResult, only: Source | None) -> str:
     """What an empty table means: "nothing stuck" only when every source was scanned."""
     r = result.report
     if r.sources_total == 0:
@@ -160,6 +248,11 @@ def _render(result: SweepResult, output: Output, only: Source | None = None) -> 
             {
                 "report": result.report,
                 "moves": rows,
+                # Every stuck run not moved, with why (`deferred`: those over a cap).
+                "held": [
+                    {**_move_row(h.move, None), "hold": h.hold.value, "detail": h.detail}
+                    for h in result.plan.held
+                ],
                 "deferred": [_move_row(m, None) for m in result.plan.deferred],
                 "resumes": result.resumes,
             }
@@ -173,7 +266,23 @@ def _render(result: SweepResult, output: Output, only: Source | None = None) -> 
     else:
         headers += ["outcome", "detail"]
         keys += ["outcome", "detail"]
-    print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=_no_moves(result, only))
+    print_table(headers, [[r.get(k) for k in keys] for r in rows], empty=no_moves(result, only))
+    if result.plan.held:
+        echo(f"\nheld {len(result.plan.held)} stuck run(s) this pass:")
+        print_table(
+            ["source run", "job", "age (min)", "hold", "why"],
+            [
+                [
+                    h.move.run.name,
+                    h.move.application.name,
+                    h.move.age_minutes,
+                    h.hold.value,
+                    h.detail,
+                ]
+                for h in result.plan.held
+            ],
+            empty="",
+        )
     if result.resumes:
         verb = "would resume" if result.report.dry_run else "resumed"
         echo(f"\n{verb} {len(result.resumes)} unfinished move(s) of earlier passes:")
@@ -206,6 +315,24 @@ def _render(result: SweepResult, output: Output, only: Source | None = None) -> 
         f" skipped {r.skipped}, waiting {r.waiting}, failed {r.failed}, parked {r.parked},"
         f" flagged {r.flagged}, API calls {r.api_calls}, {r.duration_seconds:.2f}s"
     )
+    guard_rails = _guard_rails(r)
+    if guard_rails:
+        echo(guard_rails)
+
+
+def _guard_rails(r: SweepReport) -> str:
+    """What held this pass back, and which shard it took: said only when it happened, as the
+    line above is already long."""
+    parts = [f"shard {r.shard}"] if r.shard else []
+    held = [f"{reason} {n}" for reason, n in sorted(r.held.items()) if n]
+    if held:
+        parts.append(f"held: {', '.join(held)}")
+    if r.destinations_saturated:
+        parts.append(f"destinations saturated {r.destinations_saturated}")
+    if r.breaker_open:
+        why = f" ({r.breaker_reason})" if r.breaker_reason else ""
+        parts.append(f"circuit breaker open{why}: no new move started")
+    return "; ".join(parts)
 
 
 def _skip(output: Output | None, level: int, why: str, message: str) -> typer.Exit:
@@ -292,7 +419,7 @@ def _execute(
 
         if options.dry_run:
             return asyncio.run(run())
-        with store.sweep_lock() as lock:
+        with store.sweep_lock(options.shard) as lock:
             if not lock:
                 return None
             options.guard = lock.check
@@ -303,37 +430,78 @@ def sweep(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Plan only: print what would move; write nothing."
     ),
-    threshold_minutes: int | None = typer.Option(
-        None,
-        "--threshold-minutes",
-        min=1,
-        help="Stuck threshold (env JOB_FALLBACK_STUCK_THRESHOLD_MINUTES; default 60).",
+    threshold_minutes: int | None = _setting_option(
+        "job_fallback_stuck_threshold_minutes", "--threshold-minutes", "Stuck threshold in minutes"
     ),
-    max_moves: int | None = typer.Option(
-        None, "--max-moves", min=0, help="Move at most N runs this pass (oldest first)."
+    max_moves: int | None = _setting_option(
+        "job_fallback_max_moves",
+        "--max-moves",
+        "Start at most N moves this pass, oldest stuck runs first; the rest wait for the next",
+    ),
+    max_moves_per_destination: int | None = _setting_option(
+        "job_fallback_max_moves_per_destination",
+        "--max-moves-per-destination",
+        "Start at most N moves into one destination workspace this pass",
+    ),
+    max_moves_per_source: int | None = _setting_option(
+        "job_fallback_max_moves_per_source",
+        "--max-moves-per-source",
+        "Start at most N moves out of one source workspace this pass",
+    ),
+    cooldown_minutes: int | None = _setting_option(
+        "job_fallback_cooldown_minutes",
+        "--cooldown-minutes",
+        "Leave a job alone this many minutes after one of its runs was moved",
+    ),
+    max_hops: int | None = _setting_option(
+        "job_fallback_max_hops",
+        "--max-hops",
+        "A run moves on along its fallback chain until it has moved this many times",
+    ),
+    breaker_failure_ratio: float | None = _setting_option(
+        "job_fallback_breaker_failure_ratio",
+        "--breaker-failure-ratio",
+        "Open the circuit breaker when this share of a pass's moves failed",
+        metavar="RATIO",
+    ),
+    breaker_min_moves: int | None = _setting_option(
+        "job_fallback_breaker_min_moves",
+        "--breaker-min-moves",
+        "The circuit breaker judges a pass's failure share once this many of its moves finished",
+    ),
+    breaker_failed_passes: int | None = _setting_option(
+        "job_fallback_breaker_failed_passes",
+        "--breaker-failed-passes",
+        "Open the circuit breaker after this many passes in a row with a failed move",
+    ),
+    breaker_quiet_minutes: int | None = _setting_option(
+        "job_fallback_breaker_quiet_minutes",
+        "--breaker-quiet-minutes",
+        "Close the circuit breaker after this many minutes without a failed move",
+    ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="Take only this shard of the source workspaces, e.g. 0/4 (env "
+        "JOB_FALLBACK_SHARD_COUNT, the index from JOB_COMPLETION_INDEX; default: all).",
     ),
     source: str | None = typer.Option(
         None, "--source", metavar="CLUSTER/WORKSPACE", help="Only this source."
     ),
-    concurrency: int | None = typer.Option(
-        None,
-        "--concurrency",
-        min=1,
-        max=256,
-        help="API requests in flight (env JOB_FALLBACK_CONCURRENCY; default 16).",
+    concurrency: int | None = _setting_option(
+        "job_fallback_concurrency", "--concurrency", "API requests in flight"
     ),
     enabled: bool | None = typer.Option(
         None,
         "--enabled/--disabled",
         help="Allow or forbid moves for this run (env JOB_FALLBACK_ENABLED; default disabled).",
     ),
-    http_timeout: float | None = typer.Option(
-        None,
+    http_timeout: float | None = _setting_option(
+        "job_fallback_http_timeout_seconds",
         "--http-timeout",
-        min=0.1,
-        max=600,
-        help="Seconds to wait for an API answer (env JOB_FALLBACK_HTTP_TIMEOUT_SECONDS; "
-        "default 30).",
+        "Seconds to wait for an API answer",
+        metavar="SECONDS",
     ),
     pushgateway_url: str | None = typer.Option(
         None,
@@ -349,7 +517,7 @@ def sweep(
         "(env JOB_FALLBACK_METRICS_FILE).",
     ),
     output: Output | None = SweepOutputOption,
-    log_format: str = LogFormatOption,
+    log_format: LogFormat = LogFormatOption,
     host: str | None = HostOption,
     database_url: str | None = DatabaseUrlOption,
 ) -> None:
@@ -359,11 +527,9 @@ def sweep(
     sources failed, 2 bad usage or settings, 3 could not run (store or API unreachable, token
     refused), 143 stopped by SIGTERM (what it did is reported; the next pass resumes the rest).
     """
-    if log_format not in ("auto", "json", "text"):
-        raise typer.BadParameter("choose auto, json or text", param_hint="--log-format")
-    fmt: LogFormat = log_format  # type: ignore[assignment]
-    setup_logging(fmt)
-    only = _parse_source(source)
+    setup_logging(log_format.value)
+    only = parse_source(source)
+    one_shard = parse_shard(shard)
     settings = settings_from(
         for_sweep=True,
         tfy_host=host,
@@ -374,6 +540,18 @@ def sweep(
         job_fallback_http_timeout_seconds=http_timeout,
         job_fallback_pushgateway_url=pushgateway_url,
         job_fallback_metrics_file=metrics_file,
+        job_fallback_max_moves=max_moves,
+        job_fallback_max_moves_per_destination=max_moves_per_destination,
+        job_fallback_max_moves_per_source=max_moves_per_source,
+        job_fallback_cooldown_minutes=cooldown_minutes,
+        job_fallback_max_hops=max_hops,
+        job_fallback_breaker_failure_ratio=breaker_failure_ratio,
+        job_fallback_breaker_min_moves=breaker_min_moves,
+        job_fallback_breaker_failed_passes=breaker_failed_passes,
+        job_fallback_breaker_quiet_minutes=breaker_quiet_minutes,
+        # The flag stands for both variables, so neither half of the environment's is mixed in.
+        job_fallback_shard_count=None if one_shard is None else one_shard.count,
+        job_completion_index=None if one_shard is None else one_shard.index,
     )
     event(
         log,
@@ -381,6 +559,7 @@ def sweep(
         "sweep.started",
         "sweep started",
         dry_run=dry_run,
+        shard=None if settings.shard is None else str(settings.shard),
         **{name.lower(): value for name, value in settings.masked().items()},
     )
     # Every exit from here on ends in `sweep.finished` with its exit code, which goes into the
@@ -389,7 +568,7 @@ def sweep(
     stop = Stop()
     with _stopping_on_sigterm(stop) as summary_out:
         try:
-            code = _sweep(settings, facts, stop, output, dry_run, max_moves, only)
+            code = _sweep(settings, facts, stop, output, dry_run, only)
         except typer.Exit as done:
             code = done.exit_code
         except Exception:  # a bug: one event with its traceback, never a bare traceback
@@ -407,13 +586,30 @@ def sweep(
     raise typer.Exit(code)
 
 
+def sweep_options(settings: Settings, **given: Any) -> SweepOptions:
+    """A pass's options as the settings make them, `given` (dry_run, source, focus, stop...)
+    on top: the same as `jobfallback sweep` builds."""
+    return SweepOptions(
+        policy=MovePolicy.of(
+            settle_seconds=settings.job_fallback_settle_seconds,
+            max_attempts=settings.job_fallback_max_attempts,
+            backoff_seconds=settings.job_fallback_retry_backoff_seconds,
+        ),
+        threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
+        limits=settings.limits,
+        breaker=settings.breaker,
+        shard=settings.shard,
+        deadline_seconds=settings.job_fallback_pass_deadline_seconds,
+        **given,
+    )
+
+
 def _sweep(
     settings: Settings,
     facts: SweepFacts,
     stop: Stop,
     output: Output | None,
     dry_run: bool,
-    max_moves: int | None,
     only: Source | None,
 ) -> int:
     """The sweep's work after its settings: its exit code (or a typer.Exit)."""
@@ -434,19 +630,7 @@ def _sweep(
             "TF_SERVICE_API_TOKEN is not set: sweep skipped",
         )
     host = require_host(settings)
-    options = SweepOptions(
-        policy=MovePolicy.of(
-            settle_seconds=settings.job_fallback_settle_seconds,
-            max_attempts=settings.job_fallback_max_attempts,
-            backoff_seconds=settings.job_fallback_retry_backoff_seconds,
-        ),
-        threshold_minutes=settings.job_fallback_stuck_threshold_minutes,
-        dry_run=dry_run,
-        max_moves=max_moves,
-        source=only,
-        deadline_seconds=settings.job_fallback_pass_deadline_seconds,
-        stop=stop,
-    )
+    options = sweep_options(settings, dry_run=dry_run, source=only, stop=stop)
     # A live bar only for a person: on a terminal, with text logs and no JSON output.
     show_progress = output != Output.json and not json_lines() and sys.stderr.isatty()
     with exit_on_error(), _progress_display(show_progress) as progress:

@@ -89,7 +89,7 @@ def _read(name_or_path: str) -> str:
 
 def _config_dict(spec: FallbackConfigSpec) -> Obj:
     """A config as `configs import` reads it: camelCase, unset fields left out."""
-    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return spec.file_entry()
 
 
 def load_scenario(

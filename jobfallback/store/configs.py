@@ -9,6 +9,7 @@ import builtins
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import Field
 from pydantic.alias_generators import to_camel
 
@@ -19,8 +20,8 @@ from jobfallback.models import (
     FallbackConfigSpec,
     workspace_conflicts,
 )
+from jobfallback.store.config_files import duplicate_problems, entry_label, parse_spec
 from jobfallback.store.connection import Cursor, Database
-from jobfallback.store.validation import duplicate_problems, entry_label, parse_spec
 
 # The spec's fields are exactly the table's writable columns.
 _COLUMNS = tuple(FallbackConfigSpec.model_fields)
@@ -63,6 +64,12 @@ class ImportDiff(CamelModel):
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+
+def _row(spec: FallbackConfigSpec) -> dict[str, Any]:
+    row = spec.model_dump()
+    row["manifest_patch"] = Jsonb(row["manifest_patch"]) if row["manifest_patch"] else None
+    return row
 
 
 def _not_found(config_id: int) -> UsageError:
@@ -210,14 +217,14 @@ class ConfigRepository:
 
     @staticmethod
     def _insert(cur: Cursor, spec: FallbackConfigSpec) -> FallbackConfig:
-        cur.execute(_INSERT, spec.model_dump())
+        cur.execute(_INSERT, _row(spec))
         row = cur.fetchone()
         assert row is not None  # INSERT ... RETURNING always returns the row
         return FallbackConfig.model_validate(row)
 
     @staticmethod
     def _write(cur: Cursor, config_id: int, spec: FallbackConfigSpec) -> FallbackConfig:
-        cur.execute(_UPDATE, {**spec.model_dump(), "id": config_id})
+        cur.execute(_UPDATE, {**_row(spec), "id": config_id})
         row = cur.fetchone()
         if row is None:
             raise _not_found(config_id)

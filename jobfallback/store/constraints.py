@@ -26,13 +26,18 @@ MESSAGES: dict[str, str] = {
         "leave it out to use JOB_FALLBACK_STUCK_THRESHOLD_MINUTES"
     ),
     "fallback_configs_job_key": (
-        "field sourceJobId: a config for this source workspace and job already exists; "
+        "field sourceJobId: a config for this source workspace, job and destination workspace "
+        "already exists; "
         "change it with `jobfallback configs update ID` (see `jobfallback configs list`)"
     ),
     "fallback_configs_generic_key": (
         "field destinationWorkspaceId: a generic config from this source workspace to this "
         "destination workspace already exists; change it with `jobfallback configs update ID` "
         "(see `jobfallback configs list`)"
+    ),
+    "fallback_configs_priority_range": "field priority: must be from 0 to 1000",
+    "fallback_configs_manifest_patch_object": (
+        "field manifestPatch: must be a JSON object (a JSON Merge Patch of the job manifest)"
     ),
     "moves_state_valid": (
         "field state: must be one of planned, created, triggered, done, failed, skipped"

@@ -11,10 +11,11 @@ database clock.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from jobfallback.errors import JobFallbackError, StoreError, UsageError
 from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
@@ -51,6 +52,7 @@ _CLAIM_COLUMNS = (
     "source_deployment_id",
     "config_id",
     "destination_workspace_fqn",
+    "manifest_patch",
     "state",
     "owner",
 )
@@ -80,7 +82,9 @@ _CLAIM = sql.SQL(
         owner = excluded.owner,
         config_id = CASE WHEN {untouched} THEN excluded.config_id ELSE m.config_id END,
         destination_workspace_fqn = CASE WHEN {untouched}
-            THEN excluded.destination_workspace_fqn ELSE m.destination_workspace_fqn END
+            THEN excluded.destination_workspace_fqn ELSE m.destination_workspace_fqn END,
+        manifest_patch = CASE WHEN {untouched}
+            THEN excluded.manifest_patch ELSE m.manifest_patch END
     RETURNING *, (xmax = 0) AS inserted,
         (m.next_attempt_at IS NULL OR m.next_attempt_at <= now()) AS due
     """
@@ -119,6 +123,35 @@ LIMIT %(limit)s
 """
 
 
+_NAMED = "SELECT * FROM moves WHERE source_run_name = %s ORDER BY updated_at DESC, source_run_id"
+# Cooldown: each job's moves since `since`, other than moves that did nothing.
+_MOVED_SINCE = """
+SELECT source_application_id, source_run_id, created_at FROM moves
+WHERE source_application_id = ANY(%s) AND created_at > %s
+  AND state NOT IN ('skipped', 'abandoned')
+"""
+_SAVE_SWEEP = """
+INSERT INTO sweep_passes (shard, started, failed, breaker_tripped) VALUES (%s, %s, %s, %s)
+"""
+_LAST_PASSES = """
+SELECT finished_at, started, failed, breaker_tripped FROM sweep_passes
+WHERE shard = %s ORDER BY finished_at DESC, id DESC LIMIT %s
+"""
+
+
+class PassRecord(NamedTuple):
+    """One real pass, as the circuit breaker reads it."""
+
+    finished_at: datetime
+    started: int  # moves and resumes that ran
+    failed: int  # of those, failed or parked
+    breaker_tripped: bool
+
+
+def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
 def _record(row: dict[str, Any]) -> MoveRecord:
     return MoveRecord.model_validate(row)
 
@@ -142,6 +175,7 @@ class MoveJournal:
         new config and destination while nothing was done at the destination yet.
         """
         params = record.model_dump(mode="json", include=set(_CLAIM_COLUMNS))
+        params["manifest_patch"] = _jsonb(record.manifest_patch)
         with self._db.transaction() as cur:
             cur.execute(_CLAIM, params)
             row = cur.fetchone()
@@ -290,6 +324,36 @@ class MoveJournal:
             f"({record.destination_run_name or 'trigger sent, run not yet known'}); "
             "the sweep finishes it; a parked move can be abandoned once you have checked it"
         )
+
+    def named(self, source_run_name: str) -> list[MoveRecord]:
+        """The moves of runs of this name (names are unique per job, not across jobs)."""
+        with self._db.transaction() as cur:
+            cur.execute(_NAMED, (source_run_name,))
+            return [_record(row) for row in cur.fetchall()]
+
+    def moved_since(
+        self, application_ids: list[str], since: datetime
+    ) -> dict[str, dict[str, datetime]]:
+        """For each of these jobs that had a move since `since`: source run id -> when."""
+        with self._db.transaction() as cur:
+            cur.execute(_MOVED_SINCE, (application_ids, since))
+            rows = cur.fetchall()
+        moved: dict[str, dict[str, datetime]] = {}
+        for row in rows:
+            moved.setdefault(row["source_application_id"], {})[row["source_run_id"]] = row[
+                "created_at"
+            ]
+        return moved
+
+    def record_pass(self, shard: str, *, started: int, failed: int, tripped: bool) -> None:
+        with self._db.transaction() as cur:
+            cur.execute(_SAVE_SWEEP, (shard, started, failed, tripped))
+
+    def last_passes(self, shard: str, count: int) -> list[PassRecord]:
+        """This shard's last `count` real passes, newest first ('' = unsharded)."""
+        with self._db.transaction() as cur:
+            cur.execute(_LAST_PASSES, (shard, count))
+            return [PassRecord(**row) for row in cur.fetchall()]
 
     def due(self) -> list[MoveRecord]:
         """Unfinished moves whose next attempt has come, least recently touched first."""

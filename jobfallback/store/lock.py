@@ -1,4 +1,5 @@
-"""The sweep lock: one sweep at a time across every process and host using the database."""
+"""The sweep lock: one sweep of each shard at a time across every process and host using the
+database (an unsharded sweep is one shard of all the sources)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from jobfallback.errors import JobFallbackError, StoreError
+from jobfallback.shard import Shard
 from jobfallback.store.connection import Connection, connect, translate_errors
 
-# Any fixed bigint works; it only has to differ from the migrations' key (store/migrations.py).
-SWEEP_LOCK_KEY = 0x6A6F_6266_0002  # "jobf" + 2
+# Any fixed bigints work; they only have to differ from the migrations' key (store/migrations.py,
+# "jobf" + 1) and from each other.
+_JOBF = 0x6A6F_6266 << 32  # "jobf"
+SWEEP_LOCK_KEY = _JOBF | 2
+# A shard's key: 3 above bit 20, then COUNT (< 1024) and INDEX (< COUNT) in 10 bits each, so
+# every INDEX/COUNT has a key of its own.
+_SHARD_KEYS = _JOBF | 3 << 20
 # pg_locks shows a bigint advisory key as its high and low 32 bits.
 _HELD = """
 SELECT EXISTS (
@@ -21,6 +28,15 @@ SELECT EXISTS (
 """
 
 
+def lock_key(shard: Shard | None) -> int:
+    """The advisory lock key of the sweeps of `shard` (None: unsharded). 0/1 is every source,
+    so it shares the unsharded sweep's key; shards of different counts overlap in sources and
+    do not exclude each other (the journal still gives each run one move)."""
+    if shard is None or shard.count == 1:
+        return SWEEP_LOCK_KEY
+    return _SHARD_KEYS | shard.count << 10 | shard.index
+
+
 class LockLost(JobFallbackError):
     """This pass no longer holds the sweep lock: another sweep may be acting."""
 
@@ -28,9 +44,10 @@ class LockLost(JobFallbackError):
 class SweepLock:
     """Whether this process holds the sweep lock, and a check it still does."""
 
-    def __init__(self, conn: Connection, dsn: str, held: bool) -> None:
+    def __init__(self, conn: Connection, dsn: str, key: int, held: bool) -> None:
         self._conn = conn
         self._dsn = dsn
+        self._key = key
         self._guard = threading.Lock()  # the check runs from the sweep's worker threads
         self.held = held
 
@@ -42,7 +59,7 @@ class SweepLock:
         try:
             with self._guard, translate_errors(self._dsn):
                 row = self._conn.execute(
-                    _HELD, (SWEEP_LOCK_KEY >> 32, SWEEP_LOCK_KEY & 0xFFFF_FFFF)
+                    _HELD, (self._key >> 32, self._key & 0xFFFF_FFFF)
                 ).fetchone()
         except StoreError as exc:
             raise LockLost(f"the sweep lock's database session is gone ({exc})") from exc
@@ -51,18 +68,18 @@ class SweepLock:
 
 
 @contextmanager
-def sweep_lock(dsn: str) -> Iterator[SweepLock]:
-    """Yield a SweepLock, held for the block when nobody else holds it.
+def sweep_lock(dsn: str, shard: Shard | None = None) -> Iterator[SweepLock]:
+    """Yield the SweepLock of `shard` (None: unsharded), held for the block when nobody else
+    holds it.
 
     The lock is a session advisory lock on a dedicated connection: it is released when the block
     ends, and also if this process dies (the server closes the session).
     """
+    key = lock_key(shard)
     with connect(dsn) as conn:
         with translate_errors(dsn):
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(%s) AS acquired", (SWEEP_LOCK_KEY,)
-            ).fetchone()
-        lock = SweepLock(conn, dsn, bool(row and row["acquired"]))
+            row = conn.execute("SELECT pg_try_advisory_lock(%s) AS acquired", (key,)).fetchone()
+        lock = SweepLock(conn, dsn, key, bool(row and row["acquired"]))
         try:
             yield lock
         finally:
@@ -71,4 +88,4 @@ def sweep_lock(dsn: str) -> Iterator[SweepLock]:
                 # the close: unlock explicitly so the next sweep never sees a stale holder. A
                 # session that died has released it already.
                 with suppress(StoreError), translate_errors(dsn):
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK_KEY,))
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
+from jobfallback.shard import Shard
 from jobfallback.store import migrations
 from jobfallback.store.configs import ConfigRepository
 from jobfallback.store.connection import Database
@@ -26,9 +27,10 @@ class Store:
         self.journal = MoveJournal(journal_db)
         self._databases = (self._db, journal_db)
 
-    def sweep_lock(self) -> AbstractContextManager[SweepLock]:
-        """Enter to try the sweep lock: true if this process now holds it, false if another does."""
-        return sweep_lock(self._dsn)
+    def sweep_lock(self, shard: Shard | None = None) -> AbstractContextManager[SweepLock]:
+        """Enter to try the sweep lock of `shard` (None: unsharded): true if this process now
+        holds it, false if another does."""
+        return sweep_lock(self._dsn, shard)
 
     def migration_status(self) -> list[MigrationStatus]:
         with self._db.transaction() as cur:

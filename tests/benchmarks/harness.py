@@ -25,14 +25,21 @@ from typing import IO, Any
 
 from jobfallback.store.embedded import embedded_server
 from tests.fixtures.db import TEST_DATABASE_ENV, create_database, drop_database
+from tests.fixtures.guard_rails import NO_GUARD_RAILS
 
 CLI = [sys.executable, "-m", "jobfallback"]
+THRESHOLD_MINUTES = 60
 
 
 @dataclass(frozen=True)
 class Sandbox:
     url: str
     token: str
+    pid: int  # its server process, whose CPU time the shard benchmark reads
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (from the kernel)."""
+        return process_cpu_seconds(self.pid)
 
     def state(self) -> dict[str, Any]:
         """The sandbox's objects and its request counts per endpoint."""
@@ -57,10 +64,17 @@ def sandbox(fleet: str, *, latency_ms: float, seed: int) -> Iterator[Sandbox]:
     try:
         assert server.stdout is not None
         first = dict(part.split("=", 1) for part in _first_line(server.stdout, 120).split())
-        yield Sandbox(first["url"], first["token"])
+        yield Sandbox(first["url"], first["token"], server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    # /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks; the command name
+    # (field 2) may hold spaces, so count from its closing parenthesis.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -135,3 +149,34 @@ def run_cli(args: list[str], env: dict[str, str], *, timeout: float) -> Finished
         out.seek(0)
         err.seek(0)
         return Finished(exit_code, wall, peak[0] / 1024, out.read(), err.read())
+
+
+# Variables the CLI reads: the benchmark sets each one it needs and inherits none.
+_APP_ENV = ("DATABASE_URL", "TFY_HOST", "TF_SERVICE_API_TOKEN", "TF_USER_API_TOKEN")
+
+
+def sweep_env(box: Sandbox, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOB") and k not in _APP_ENV}
+    return {
+        **env,
+        "TFY_HOST": box.url,
+        "TF_SERVICE_API_TOKEN": box.token,
+        "DATABASE_URL": database_url,
+        "JOB_FALLBACK_ENABLED": "true",
+        "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": str(THRESHOLD_MINUTES),
+        # ... and to its end: the sequential sweeps take far longer than the 200 s default.
+        "JOB_FALLBACK_PASS_DEADLINE_SECONDS": "86400",
+        # A benchmark times whole passes: every stuck run moves in one pass (the caps, 100
+        # moves by default, would leave most of a fleet to later passes).
+        **NO_GUARD_RAILS,
+    }
+
+
+def import_configs(configs: list[dict[str, Any]], env: dict[str, str]) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(configs, file)
+        file.flush()
+        for args in (["db", "upgrade"], ["configs", "import", file.name]):
+            done = run_cli(args, env, timeout=120)
+            if done.exit_code != 0:
+                raise RuntimeError(f"jobfallback {' '.join(args)} failed: {done.stderr.strip()}")

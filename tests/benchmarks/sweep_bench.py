@@ -8,6 +8,10 @@ lower bound of calls and time (see bound.py). It also times `jobfallback --help`
 
     python -m tests.benchmarks.sweep_bench [--fleets 10,100,500] [--sequential 10,100,500]
         [--jobs 20] [--latency-ms 50] [--concurrency 16] [--sequential-from RESULTS] [--publish]
+        [--shards 1,2,4] [--shard-fleet 1000]
+
+Then the shard benchmark (shard_bench.py): one fleet of --shard-fleet sources swept by 1, 2 and
+4 shards at once.
 
 Results go to .bench/results.json and .bench/sweep_time.svg; --publish also copies them to
 tests/benchmarks/ (the committed copy the README cites).
@@ -22,7 +26,6 @@ import os
 import platform
 import shutil
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,37 +33,23 @@ from typing import Any
 
 import jobfallback
 from tests.benchmarks.bound import lower_bound
-from tests.benchmarks.harness import Sandbox, admin_url, fresh_database, run_cli, sandbox
+from tests.benchmarks.harness import (
+    THRESHOLD_MINUTES,
+    admin_url,
+    fresh_database,
+    import_configs,
+    run_cli,
+    sandbox,
+    sweep_env,
+)
 from tests.benchmarks.plot import sweep_time_svg
+from tests.benchmarks.shard_bench import add_arguments as add_shard_arguments
+from tests.benchmarks.shard_bench import shards_from
+from tests.benchmarks.shard_bench import table as shard_table
 
-THRESHOLD_MINUTES = 60
 RESULTS_DIR = Path(".bench")
 PUBLISHED_DIR = Path(__file__).parent
 REPEATS = 7  # of the short runs (--help, a sweep with no config)
-# Variables the CLI reads: the benchmark sets each one it needs and inherits none.
-_APP_ENV = ("DATABASE_URL", "TFY_HOST", "TF_SERVICE_API_TOKEN", "TF_USER_API_TOKEN")
-
-
-def _env(box: Sandbox, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOB") and k not in _APP_ENV}
-    return {
-        **env,
-        "TFY_HOST": box.url,
-        "TF_SERVICE_API_TOKEN": box.token,
-        "DATABASE_URL": database_url,
-        "JOB_FALLBACK_ENABLED": "true",
-        "JOB_FALLBACK_STUCK_THRESHOLD_MINUTES": str(THRESHOLD_MINUTES),
-    }
-
-
-def _import_configs(configs: list[dict[str, Any]], env: dict[str, str]) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
-        json.dump(configs, file)
-        file.flush()
-        for args in (["db", "upgrade"], ["configs", "import", file.name]):
-            done = run_cli(args, env, timeout=120)
-            if done.exit_code != 0:
-                raise RuntimeError(f"jobfallback {' '.join(args)} failed: {done.stderr.strip()}")
 
 
 def bench_sweep(
@@ -69,9 +58,9 @@ def bench_sweep(
     """One real sweep of a fresh fleet in a fresh database, measured."""
     latency_s = latency_ms / 1000
     with sandbox(fleet, latency_ms=latency_ms, seed=seed) as box, fresh_database(admin) as db:
-        env = _env(box, db)
+        env = sweep_env(box, db)
         before = box.state()
-        _import_configs(before["configs"], env)
+        import_configs(before["configs"], env)
         bound = lower_bound(before, threshold_minutes=THRESHOLD_MINUTES)
         bound_s = bound.seconds(concurrency=concurrency, latency_s=latency_s)
         del before  # a 500-source snapshot is large; the sweep should not share the machine with it
@@ -124,8 +113,8 @@ def time_fixed_cost(admin: str, *, latency_ms: float, seed: int) -> dict[str, fl
     """A real sweep with no config, so no API call: what every sweep pays before and after its
     pass (interpreter, imports, database connection, lock, report)."""
     with sandbox("1x1", latency_ms=latency_ms, seed=seed) as box, fresh_database(admin) as db:
-        env = _env(box, db)
-        _import_configs([], env)
+        env = sweep_env(box, db)
+        import_configs([], env)
         return _walls(["sweep", "--output", "json", "--log-format", "json"], env)
 
 
@@ -228,6 +217,7 @@ def main() -> None:
         " (they take ~15 min at 500 sources); the results say so",
     )
     parser.add_argument("--publish", action="store_true", help="also copy to tests/benchmarks/")
+    add_shard_arguments(parser)  # --shards "" leaves the shard benchmark out
     args = parser.parse_args()
     sequential = args.fleets if args.sequential is None else args.sequential
     earlier: list[dict[str, Any]] = []
@@ -261,6 +251,7 @@ def main() -> None:
                 flush=True,
             )
             runs.append(run)
+        shards = shards_from(args, admin) if args.shards else None
     runs.extend(earlier)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     verdict = targets(runs, help_time, fixed_cost)
@@ -281,6 +272,7 @@ def main() -> None:
         "fixed_cost": fixed_cost,
         "runs": runs,
         "targets": verdict,
+        "shards": shards,
         "benchmark_seconds": round(time.monotonic() - started, 1),
         "sequential_from": None if args.sequential_from is None else str(args.sequential_from),
     }
@@ -298,6 +290,10 @@ def main() -> None:
         f" (best {fixed_cost['best_s']}s)"
     )
     print(json.dumps(verdict, indent=2))
+    if shards is not None:
+        print()
+        print(shard_table(shards["runs"]))
+        print(json.dumps(shards["check"], indent=2))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import helm_python
+import pytest
 import yaml
+
+from jobfallback.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "jobfallback"
@@ -109,6 +113,24 @@ def env_of(one: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["name"]: item for item in one["env"]}
 
 
+def sweep_settings(rendered: Rendered, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """What `jobfallback sweep` would read in the CronJob's pod: its literal variables, and
+    those from the rendered Secret (a missing optional key leaves the variable unset)."""
+    cronjob = rendered.get("CronJob")
+    secret = {
+        key: base64.b64decode(value).decode()
+        for key, value in rendered.get("Secret")["data"].items()
+    }
+    for name, variable in env(cronjob).items():
+        if "value" in variable:
+            monkeypatch.setenv(name, variable["value"])
+        elif variable["valueFrom"]["secretKeyRef"]["key"] in secret:
+            monkeypatch.setenv(name, secret[variable["valueFrom"]["secretKeyRef"]["key"]])
+        else:
+            assert variable["valueFrom"]["secretKeyRef"].get("optional") is True, name
+    return load_settings()
+
+
 def with_required(**values: Any) -> dict[str, Any]:
     return {**REQUIRED, **values}
 
@@ -166,6 +188,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "history-zero": with_required(
         successfulJobsHistoryLimit=0, failedJobsHistoryLimit=0, backoffLimit=0
     ),
+    # Four sweeps side by side, an Indexed Job (Kubernetes 1.29+).
+    "shards": with_required(shards=4),
     "extra-env": with_required(extraEnv=[{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]),
     "everything": with_required(
         enabled=True,
@@ -178,6 +202,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         ttlSecondsAfterFinished=None,
         database={"upgrade": False},
         maxMoves=10,
+        maxMovesPerDestination=5,
+        maxMovesPerSource=None,
+        cooldownMinutes=0,
+        maxHops=3,
+        breaker={"failureRatio": 0.25, "minMoves": 8, "failedPasses": None, "quietMinutes": 90},
         extraArgs=["--source", "gpu-east/ws-ml"],
         extraVolumes=[CA_VOLUME],
         extraVolumeMounts=[CA_MOUNT],

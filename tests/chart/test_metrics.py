@@ -9,7 +9,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from jobfallback.settings import Settings, load_settings
+from jobfallback.settings import Settings
 from tests.chart.helm import (
     CONFIG,
     FULLNAME,
@@ -17,12 +17,12 @@ from tests.chart.helm import (
     PUSHGATEWAY_URL,
     VALUE_SETS,
     WEBHOOK_URL,
-    Rendered,
     container,
     env,
     env_of,
     init_containers,
     render,
+    sweep_settings,
     with_required,
 )
 
@@ -33,24 +33,6 @@ WEBHOOK_REF = {"name": FULLNAME, "key": "JOB_FALLBACK_WEBHOOK_URL", "optional": 
 
 def _literal_env(obj: dict[str, Any]) -> dict[str, str]:
     return {name: v["value"] for name, v in env(obj).items() if "value" in v}
-
-
-def _sweep_settings(rendered: Rendered, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """What `jobfallback sweep` would read in the CronJob's pod: its literal variables, and
-    those from the rendered Secret (a missing optional key leaves the variable unset)."""
-    cronjob = rendered.get("CronJob")
-    secret = {
-        key: base64.b64decode(value).decode()
-        for key, value in rendered.get("Secret")["data"].items()
-    }
-    for name, variable in env(cronjob).items():
-        if "value" in variable:
-            monkeypatch.setenv(name, variable["value"])
-        elif variable["valueFrom"]["secretKeyRef"]["key"] in secret:
-            monkeypatch.setenv(name, secret[variable["valueFrom"]["secretKeyRef"]["key"]])
-        else:
-            assert variable["valueFrom"]["secretKeyRef"].get("optional") is True, name
-    return load_settings()
 
 
 def test_every_variable_the_chart_sets_is_a_setting(chart: helm_python.Chart) -> None:
@@ -73,7 +55,7 @@ def test_metrics_and_webhook_reach_the_sweep(
     assert literal["JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS"] == "10"
     assert env(cronjob)["JOB_FALLBACK_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"] == WEBHOOK_REF
     # ...and jobfallback reads them as meant.
-    settings = _sweep_settings(rendered, monkeypatch)
+    settings = sweep_settings(rendered, monkeypatch)
     assert settings.job_fallback_pushgateway_url == PUSHGATEWAY_URL
     assert settings.job_fallback_pushgateway_timeout_seconds == 5
     assert settings.job_fallback_metrics_instance == INSTANCE
@@ -87,7 +69,7 @@ def test_every_metrics_value_reaches_the_sweep(
     chart: helm_python.Chart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rendered = render(chart, VALUE_SETS["everything"])
-    settings = _sweep_settings(rendered, monkeypatch)
+    settings = sweep_settings(rendered, monkeypatch)
     assert settings.job_fallback_pushgateway_url == "https://pushgateway.example.com"
     assert settings.job_fallback_pushgateway_timeout_seconds == 2.5
     assert settings.job_fallback_metrics_instance == "acme/prod"
@@ -108,7 +90,7 @@ def test_by_default_no_push_and_an_optional_webhook(
     assert variables["JOB_FALLBACK_METRICS_INSTANCE"]["value"] == INSTANCE
     assert variables["JOB_FALLBACK_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"] == WEBHOOK_REF
     assert "JOB_FALLBACK_WEBHOOK_URL" not in rendered.get("Secret")["data"]
-    settings = _sweep_settings(rendered, monkeypatch)
+    settings = sweep_settings(rendered, monkeypatch)
     assert settings.job_fallback_pushgateway_url is None
     assert settings.job_fallback_webhook_url is None
 

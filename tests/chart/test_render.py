@@ -91,6 +91,16 @@ def test_settings_reach_the_sweep_as_environment(chart: helm_python.Chart) -> No
         "JOB_FALLBACK_METRICS_INSTANCE": "ns/rel",
         "JOB_FALLBACK_WEBHOOK_FORMAT": "slack",
         "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": "10",
+        # The guard rails (tests/chart/test_guard_rails.py), at values.yaml's defaults.
+        "JOB_FALLBACK_MAX_MOVES": "100",
+        "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION": "50",
+        "JOB_FALLBACK_MAX_MOVES_PER_SOURCE": "50",
+        "JOB_FALLBACK_COOLDOWN_MINUTES": "60",
+        "JOB_FALLBACK_MAX_HOPS": "2",
+        "JOB_FALLBACK_BREAKER_FAILURE_RATIO": "0.5",
+        "JOB_FALLBACK_BREAKER_MIN_MOVES": "4",
+        "JOB_FALLBACK_BREAKER_FAILED_PASSES": "3",
+        "JOB_FALLBACK_BREAKER_QUIET_MINUTES": "30",
     }
     assert container(cronjob)["args"] == ["sweep", "--log-format", "text"]
 
@@ -258,14 +268,13 @@ def test_components_tell_the_sweep_from_the_import_and_the_test(
         assert COMPONENT not in rendered.find(shared)[0]["metadata"]["labels"]
 
 
-def test_sweep_args_max_moves_and_extra_args(chart: helm_python.Chart) -> None:
+def test_sweep_args_and_extra_args(chart: helm_python.Chart) -> None:
+    # The guard rails go in as variables (test_guard_rails.py): extraArgs may still override them.
     cronjob = render(chart, VALUE_SETS["everything"]).get("CronJob")
     assert container(cronjob)["args"] == [
         "sweep",
         "--log-format",
         "text",
-        "--max-moves",
-        "10",
         "--source",
         "gpu-east/ws-ml",
     ]

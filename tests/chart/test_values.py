@@ -38,6 +38,18 @@ pytestmark = pytest.mark.chart
         ({"hooks": {"dbUpgrade": True}}, "additional properties 'dbUpgrade' not allowed"),
         ({"database": {"existingSecretKey": "uri", "upgrade": "yes"}}, "at '/database/upgrade'"),
         ({"maxMoves": 0}, "at '/maxMoves': minimum"),
+        ({"maxMovesPerDestination": 0}, "at '/maxMovesPerDestination': minimum"),
+        ({"maxMovesPerSource": 1.5}, "at '/maxMovesPerSource': got number, want null or integer"),
+        ({"cooldownMinutes": -1}, "at '/cooldownMinutes': minimum"),
+        ({"maxHops": 11}, "at '/maxHops': maximum"),
+        ({"breaker": {"failureRatio": 0}}, "at '/breaker/failureRatio'"),
+        ({"breaker": {"failureRatio": 1.5}}, "at '/breaker/failureRatio': maximum"),
+        ({"breaker": {"minMoves": 0}}, "at '/breaker/minMoves': minimum"),
+        ({"breaker": {"quietMinutes": 10081}}, "at '/breaker/quietMinutes': maximum"),
+        ({"breaker": {"ratio": 0.5}}, "additional properties 'ratio' not allowed"),
+        ({"shards": 0}, "at '/shards': minimum"),
+        # Null would drop the key (Helm's way to unset a default): it is required instead.
+        ({"shards": None}, "missing property 'shards'"),
         ({"extraVolumeMounts": [{"name": "ca"}]}, "missing property 'mountPath'"),
         ({"networkPolicy": {"databasePort": 70000}}, "at '/networkPolicy/databasePort'"),
         # Metrics and notifications: what jobfallback's settings would refuse at run time.

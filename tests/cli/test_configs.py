@@ -56,10 +56,11 @@ def test_add_list_show_update_enable_disable_remove(database_url: str) -> None:
 
     table = ok(database_url, "list").splitlines()
     assert table[0].split() == [
-        "ID", "NAME", "SOURCE", "JOB", "DESTINATION", "FQN", "ENABLED", "THRESHOLD"
+        "ID", "NAME", "SOURCE", "JOB", "DESTINATION", "FQN", "ENABLED", "THRESHOLD", "PRIORITY"
     ]  # fmt: skip
     assert table[1].split() == [
-        config_id, "main", "c-src/ws-src", "any", "c-dst/ws-dst", "c-dst:team", "yes", "default"
+        config_id, "main", "c-src/ws-src", "any", "c-dst/ws-dst", "c-dst:team", "yes", "default",
+        "0",
     ]  # fmt: skip
     assert [c["sourceJobId"] for c in listed(database_url)] == [None, "job-1"]
     enabled_only = json.loads(ok(database_url, "list", "--enabled-only", "--output", "json"))
@@ -268,13 +269,16 @@ def test_without_database_url_a_real_process_uses_the_embedded_server() -> None:
     with tempfile.TemporaryDirectory(prefix="jobfallback-test-") as data_dir:
         # No PostgreSQL binaries on PATH (here they live in /usr/local/bin); the system dirs
         # stay, as under cron or in a container: run as root, the server adds its own user.
-        env = {"JOBFALLBACK_DATA_DIR": data_dir, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = {"JOB_FALLBACK_DATA_DIR": data_dir, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         command = [sys.executable, "-m", "jobfallback", "configs"]
         first = subprocess.run(
             [*command, "add", *ADD], env=env, capture_output=True, text=True, timeout=120
         )
         assert first.returncode == 0, first.stderr
-        assert first.stderr.startswith("jobfallback: started an embedded PostgreSQL in ")
+        # No logging is set up by `configs`: Python's last resort prints the warning's message.
+        assert first.stderr == (
+            "started an embedded PostgreSQL (set DATABASE_URL to use your own server)\n"
+        )
         second = subprocess.run(
             [*command, "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
         )
@@ -287,7 +291,7 @@ def test_show_and_list_speak_one_vocabulary(database_url: str) -> None:
     # No job, no threshold, no FQN (no token to look it up): the same words in both.
     ok(database_url, "add", *ADD[:8])
     row = ok(database_url, "list").splitlines()[1].split()
-    assert row[3:] == ["any", "c-dst/ws-dst", "missing", "yes", "default"]
+    assert row[3:] == ["any", "c-dst/ws-dst", "missing", "yes", "default", "0"]
     shown = dict(line.split(maxsplit=1) for line in ok(database_url, "show", "1").splitlines())
     assert {key: shown[key] for key in ("name", "sourceJobId", "enabled")} == {
         "name": "-",
@@ -301,7 +305,7 @@ def test_show_and_list_speak_one_vocabulary(database_url: str) -> None:
     ok(database_url, "update", "1", "--threshold-minutes", "30", "--disabled")
     shown = dict(line.split(maxsplit=1) for line in ok(database_url, "show", "1").splitlines())
     assert (shown["enabled"], shown["stuckThresholdMinutes"]) == ("no", "30")
-    assert ok(database_url, "list").splitlines()[1].split()[-2:] == ["no", "30"]
+    assert ok(database_url, "list").splitlines()[1].split()[-3:] == ["no", "30", "0"]
     # JSON keeps the values as they are.
     assert json.loads(ok(database_url, "show", "1", "-o", "json"))["sourceJobId"] is None
 
@@ -442,3 +446,102 @@ def test_reimporting_a_file_without_fqns_keeps_the_stored_ones(database_url: str
         ("renamed", "c-dst:team"),
         (None, None),
     ]
+
+
+# ------------------------------------------------------------------ chains, exclusions, patches
+
+
+def test_add_takes_priority_exclusions_and_a_manifest_patch(
+    database_url: str, tmp_path: Path
+) -> None:
+    patch = tmp_path / "patch.json"
+    patch.write_text('{"env": {"ON_FALLBACK": "1"}}', encoding="utf-8")
+    added = json.loads(
+        ok(
+            database_url,
+            "add",
+            *ADD,
+            "--priority",
+            "3",
+            "--exclude-job",
+            "app-billing",
+            "--exclude-job",
+            "app-audit",
+            "--manifest-patch",
+            f"@{patch}",
+            "--output",
+            "json",
+        )
+    )[0]
+    assert (added["priority"], added["excludeJobIds"]) == (3, ["app-audit", "app-billing"])
+    assert added["manifestPatch"] == {"env": {"ON_FALLBACK": "1"}}
+    shown = ok(database_url, "show", str(added["id"]))
+    assert 'manifestPatch            {"env":{"ON_FALLBACK":"1"}}' in shown
+    cleared = json.loads(
+        ok(
+            database_url,
+            "update",
+            str(added["id"]),
+            "--clear",
+            "manifest-patch",
+            "--clear",
+            "exclude-jobs",
+            "--output",
+            "json",
+        )
+    )[0]
+    assert (cleared["manifestPatch"], cleared["excludeJobIds"]) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--manifest-patch", "{nope"], "Invalid value for '--manifest-patch': not JSON"),
+        (
+            ["--manifest-patch", "[1]"],
+            "Invalid value for '--manifest-patch': must be a JSON object",
+        ),
+        (
+            ["--manifest-patch", '{"trigger": {"type": "scheduled"}}'],
+            "error: --manifest-patch: trigger: set by the move on every copy; "
+            "remove it from the patch",
+        ),
+        (["--priority", "1001"], "error: --priority: must be 1000 or less"),
+        (
+            ["--source-job", "j1", "--exclude-job", "j2"],
+            "error: --exclude-job: only a generic config (no --source-job) excludes jobs; "
+            "remove one of the two",
+        ),
+    ],
+)
+def test_bad_chain_and_patch_flags_are_one_line_exit_2(
+    database_url: str, args: list[str], message: str
+) -> None:
+    result = run(database_url, "add", *ADD, *args)
+    assert result.exit_code == 2, result.output
+    # Our own checks say it in one line; click's own parse errors add its usage lines above.
+    (line,) = [line for line in result.stderr.splitlines() if "rror" in line]
+    assert message in line, result.stderr
+    assert json.loads(ok(database_url, "list", "--output", "json")) == []
+
+
+def test_import_warns_about_a_cycle_in_the_config_graph(database_url: str, tmp_path: Path) -> None:
+    def entry(source: str, destination: str) -> dict[str, str]:
+        return {
+            "sourceClusterId": "c",
+            "sourceWorkspaceId": source,
+            "destinationClusterId": "c",
+            "destinationWorkspaceId": destination,
+            "destinationWorkspaceFqn": f"c:{destination}",
+        }
+
+    file = tmp_path / "configs.json"
+    file.write_text(
+        json.dumps([entry("ws-a", "ws-b"), entry("ws-b", "ws-a"), entry("ws-b", "ws-c")])
+    )
+    result = run(database_url, "import", str(file))
+    assert result.exit_code == 0, result.output
+    assert "warning: the configs form a cycle ws-a -> ws-b -> ws-a" in result.stderr
+    file.write_text(json.dumps([entry("ws-a", "ws-b"), entry("ws-b", "ws-c")]))
+    result = run(database_url, "import", "--prune", str(file))
+    assert "cycle" not in result.stderr

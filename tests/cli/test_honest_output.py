@@ -211,10 +211,11 @@ def test_a_missing_source_workspace_or_a_wrong_cluster_is_noticed(bare_jf: Jobfa
         gone.id: "source workspace ws-gone not found",
         elsewhere.id: "source workspace ws-east-research is in cluster gpu-east, not gpu-west",
     }
-    # One workspace listing for the whole pass; the missing sources are not listed.
+    # One workspace listing for the whole pass; the missing sources are not listed: the apps
+    # listings are the good source's and its destination's (is it saturated?).
     calls = bare_jf.sandbox.request_counts
     assert calls["list_workspaces"] - before.get("list_workspaces", 0) == 1
-    assert calls["list_apps"] - before.get("list_apps", 0) == 1
+    assert calls["list_apps"] - before.get("list_apps", 0) == 2
     assert good.id not in missing
 
     text = bare_jf.run("sweep", "--dry-run", "--output", "text", "--log-format", "json")

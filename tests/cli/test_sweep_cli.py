@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
+from typer.testing import CliRunner
 
+from jobfallback.cli import app
 from jobfallback.models import RunStatus
+from jobfallback.settings import Settings
+from jobfallback.shard import Shard
+from jobfallback.store.lock import sweep_lock
 from tests.e2e import harness
 from tests.e2e.harness import NOT_STUCK, STUCK, EnvOverrides, Jobfallback, with_password
 
@@ -104,3 +110,90 @@ def test_a_trigger_whose_answer_is_unknown_waits_out_the_settle_window(jf: Jobfa
     assert waiting.json()["report"]["waiting"] == 3
     assert jf.writes()["trigger"] == 3  # no second trigger while it cannot prove absence
     assert {r.state for r in jf.journal().values()} == {"waiting"}
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "allowed"),
+    [
+        (["--shard", "4/4"], "--shard", "INDEX 0 to COUNT-1"),
+        (["--shard", "first"], "--shard", "expected INDEX/COUNT"),
+        (["--log-format", "xml"], "--log-format", "'auto', 'json', 'text'"),
+        (["--output", "xml"], "--output", "'text', 'json'"),
+        (
+            ["--breaker-failure-ratio", "0"],
+            "--breaker-failure-ratio",
+            "0 is not in the range 0<x<=1",
+        ),
+        (["--breaker-failure-ratio", "1.5"], "--breaker-failure-ratio", "0<x<=1"),
+        (["--max-hops", "11"], "--max-hops", "1<=x<=10"),
+        (["--max-moves-per-source", "-1"], "--max-moves-per-source", "-1 is not in the range x>=0"),
+        (["--cooldown-minutes", "-1"], "--cooldown-minutes", "0<=x<=525600"),
+    ],
+)
+def test_a_bad_flag_is_one_line_naming_it(
+    bare_jf: Jobfallback, args: list[str], flag: str, allowed: str
+) -> None:
+    result = bare_jf.run("sweep", "--log-format", "text", *args)  # a later --log-format wins
+    assert result.returncode == 2, result
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert flag in line
+    assert allowed in line
+    assert "Value error" not in result.stderr  # pydantic's wording, not ours
+
+
+def test_a_shard_count_without_an_index_stops_the_sweep(bare_jf: Jobfallback) -> None:
+    result = bare_jf.run("sweep", "--log-format", "text", env={"JOB_FALLBACK_SHARD_COUNT": "4"})
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "JOB_FALLBACK_SHARD_COUNT" in line
+    assert "JOB_COMPLETION_INDEX" in line
+
+
+def test_help_shows_each_guard_rails_default_from_the_settings() -> None:
+    result = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "400"})
+    text = " ".join(result.output.split())
+    for flag, field in [
+        ("--max-moves", "job_fallback_max_moves"),
+        ("--max-moves-per-destination", "job_fallback_max_moves_per_destination"),
+        ("--max-moves-per-source", "job_fallback_max_moves_per_source"),
+        ("--cooldown-minutes", "job_fallback_cooldown_minutes"),
+        ("--max-hops", "job_fallback_max_hops"),
+        ("--breaker-failure-ratio", "job_fallback_breaker_failure_ratio"),
+        ("--breaker-min-moves", "job_fallback_breaker_min_moves"),
+        ("--breaker-failed-passes", "job_fallback_breaker_failed_passes"),
+        ("--breaker-quiet-minutes", "job_fallback_breaker_quiet_minutes"),
+    ]:
+        assert flag in text
+        default = Settings.model_fields[field].default
+        assert f"(env {field.upper()}; default {default:g})" in text, flag
+    assert "[auto|json|text]" in text
+
+
+def test_shards_sweep_side_by_side_and_together_move_what_one_sweep_moves(
+    jf: Jobfallback,
+) -> None:
+    # The demo's sources: ws-east-ml (train, eval) is in shard 0 of 2, ws-east-research
+    # (embed) in shard 1. Shard 0's lock is held elsewhere: shard 1 still sweeps.
+    with sweep_lock(jf.database_url, Shard(0, 2)) as other:
+        assert other
+        held = jf.sweep("--shard", "0/2")
+        one = jf.sweep(env={"JOB_FALLBACK_SHARD_COUNT": "2", "JOB_COMPLETION_INDEX": "1"})
+    assert (held.returncode, one.returncode) == (0, 0), (held, one)
+    assert '"reason": "lock_held"' in held.stderr
+    assert [m["sourceRunId"] for m in one.json()["moves"]] == ["run-embed-1"]
+    assert one.json()["report"]["shard"] == "1/2"
+    started = next(line for line in one.stderr.splitlines() if '"sweep.started"' in line)
+    assert json.loads(started)["shard"] == "1/2"
+
+    zero = jf.sweep("--shard", "0/2")
+    assert zero.returncode == 0, zero
+    assert sorted(m["sourceRunId"] for m in zero.json()["moves"]) == ["run-eval-1", "run-train-1"]
+    jf.assert_moved_once()  # the union: every stuck run, each once
+
+
+def test_the_text_summary_says_the_shard_and_what_was_held(jf: Jobfallback) -> None:
+    result = jf.run(
+        "sweep", "--output", "text", "--log-format", "text", "--shard", "0/2", "--max-moves", "1"
+    )
+    assert result.returncode == 0, result
+    assert "shard 0/2; held: cap_total 1" in result.stdout

@@ -32,6 +32,7 @@ from jobfallback.move import (
     destination_manifest,
     next_step,
 )
+from jobfallback.provenance import LABEL_ORIGIN_JOB
 from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from jobfallback.store import Store
 from jobfallback.store.lock import LockLost
@@ -168,7 +169,12 @@ async def test_a_fresh_move_deploys_its_own_version_triggers_it_and_terminates_t
         "workspace_fqn": DESTINATION_FQN,
         "trigger": {"type": "manual"},
         "trigger_on_deploy": False,
-        "labels": {LABEL_SOURCE_RUN: SOURCE_ID, LABEL_SOURCE_JOB: JOB},
+        "labels": {
+            LABEL_SOURCE_RUN: SOURCE_ID,
+            LABEL_SOURCE_JOB: JOB,
+            LABEL_ORIGIN_JOB: JOB,  # an original job is its own origin
+            "jobfallback.io/hop-1": source_manifest(planned)["workspace_fqn"].replace(":", "."),
+        },
     }
     calls = {k: v - before.get(k, 0) for k, v in sandbox.request_counts.items()}
     # The budget of a fresh move: look for the destination job, PUT, trigger, re-read, terminate.
@@ -227,7 +233,13 @@ def test_destination_manifest_keeps_the_job_and_labels_the_copy() -> None:
     assert moved == {
         **manifest,
         "workspace_fqn": "c:d",
-        "labels": {"team": "ml", LABEL_SOURCE_RUN: "r1", LABEL_SOURCE_JOB: "app-1"},
+        "labels": {
+            "team": "ml",
+            LABEL_SOURCE_RUN: "r1",
+            LABEL_SOURCE_JOB: "app-1",
+            LABEL_ORIGIN_JOB: "app-1",
+            "jobfallback.io/hop-1": "a.b",  # the workspace it left
+        },
         "trigger": {"type": "manual"},
         "trigger_on_deploy": False,
     }

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -197,7 +197,10 @@ async def test_a_row_backing_off_says_until_when_and_is_left_alone(
         outcome = await mover(client, store).move(planned)
     assert (outcome.source_run_id, outcome.outcome) == (SOURCE_ID, Outcome.DEFERRED)
     assert row.next_attempt_at is not None
-    assert outcome.detail == f"backing off until {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+    assert (
+        outcome.detail
+        == f"backing off until {row.next_attempt_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    )
     assert calls_since(sandbox, calls) == {}
 
 

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from jobfallback.models import Application, FallbackConfig, JobRun
 from jobfallback.plan import (
+    Limits,
     Listing,
     Plan,
     Source,
     SourceGroup,
+    decide,
     group_by_source,
     is_stuck,
     match,
-    merge_plans,
     plan_source,
     skipped_configs,
     usable_configs,
 )
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+NO_CAPS = Limits(max_moves=None, per_destination=None, per_source=None)
 _ts = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -34,8 +37,10 @@ def config(
     fqn: str | None = "dst:ws-z",
     enabled: bool = True,
     threshold: int | None = None,
+    **extra: Any,
 ) -> FallbackConfig:
     return FallbackConfig(
+        **extra,
         id=id,
         source_cluster_id="src",
         source_workspace_id=src_ws,
@@ -159,7 +164,7 @@ def test_job_specific_beats_generic_even_when_generic_is_older() -> None:
     (group,) = group_by_source([config(1), config(2, job="app-1", dst_ws="ws-y")])
     matched = match(group, "app-1")
     assert matched is not None
-    assert matched[0].id == 2
+    assert matched[0][0].id == 2
     assert "job-specific" in matched[1]
 
 
@@ -177,7 +182,7 @@ def test_first_generic_is_lowest_id(configs: list[FallbackConfig], why: str) -> 
     (group,) = group_by_source(configs)
     matched = match(group, "app-1")
     assert matched is not None
-    assert matched == (configs[-1], why)
+    assert (matched[0][0], matched[1]) == (configs[-1], why)
 
 
 def test_no_match_without_generic_or_specific() -> None:
@@ -196,7 +201,7 @@ def plan_moves(
         plan_source(g, listings.get(g.source, []), now=NOW, default_threshold_minutes=60)
         for g in groups
     ]
-    return merge_plans(parts, max_moves=max_moves)
+    return decide(parts, limits=Limits(max_moves=max_moves, per_destination=None, per_source=None))
 
 
 def _plan(configs: list[FallbackConfig], listings: list[Listing], **kw: int | None):
@@ -309,7 +314,7 @@ def test_a_run_a_listing_repeats_is_planned_and_counted_once() -> None:
         now=NOW,
         default_threshold_minutes=60,
     )
-    assert [m.run.id for m in part.moves] == ["a", "b"]  # the run after the repeat too
+    assert [m.run.id for m in part.candidates] == ["a", "b"]  # the run after the repeat too
     assert part.runs_seen == 2
 
 
@@ -322,7 +327,7 @@ def test_a_run_repeated_on_another_listing_of_the_source_is_planned_once() -> No
         now=NOW,
         default_threshold_minutes=60,
     )
-    assert [m.run.id for m in part.moves] == ["a"]
+    assert [m.run.id for m in part.candidates] == ["a"]
     assert part.runs_seen == 1
 
 
@@ -330,7 +335,7 @@ def test_merged_plans_move_a_run_two_sources_planned_once() -> None:
     (group,) = group_by_source([config(1)])
     listing = [Listing(app("app-1"), [run("a", 90), run("b", 70)])]
     part = plan_source(group, listing, now=NOW, default_threshold_minutes=60)
-    plan = merge_plans([part, part])
+    plan = decide([part, part], limits=NO_CAPS)
     assert [m.run.id for m in plan.moves] == ["a", "b"]
     assert plan.stuck == 2
 
@@ -371,7 +376,7 @@ def test_a_job_listed_in_the_wrong_workspace_hides_no_later_job() -> None:
         now=NOW,
         default_threshold_minutes=60,
     )
-    assert [m.run.id for m in part.moves] == ["s"]
+    assert [m.run.id for m in part.candidates] == ["s"]
 
 
 def test_a_run_claiming_another_job_hides_no_later_run_of_the_listing() -> None:

@@ -32,6 +32,7 @@ from jobfallback.sandbox.state import Obj
 from jobfallback.store import open_store, parse_import
 from jobfallback.store.lock import SWEEP_LOCK_KEY, sweep_lock
 from tests.fixtures.copies import copies_by_source, copies_of
+from tests.fixtures.guard_rails import NO_GUARD_RAILS
 from tests.fixtures.secrets import assert_no_secrets, register_secret
 
 CLI = (sys.executable, "-m", "jobfallback")
@@ -116,6 +117,9 @@ class Jobfallback:
     sandbox: SandboxServer
     database_url: str = field(repr=False)  # it holds a password
     terminated: list[Terminated] = field(init=False, repr=False)
+    # Every command's environment below the test's own overrides: the guard rails off, unless
+    # a test of the rails sets it to {} (the settings' defaults then apply).
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(NO_GUARD_RAILS))
 
     def __post_init__(self) -> None:
         self.terminated = audit_terminates(self.sandbox.state)
@@ -127,6 +131,7 @@ class Jobfallback:
             "TF_SERVICE_API_TOKEN": self.sandbox.token,
             "DATABASE_URL": self.database_url,
             "JOB_FALLBACK_ENABLED": "true",
+            **self.base_env,
         }
         for name, value in (overrides or {}).items():
             if value is None:

@@ -18,6 +18,7 @@ from jobfallback.sandbox.scenarios import DESTINATION_CLUSTER
 from jobfallback.store import open_store, parse_import
 from jobfallback.truefoundry import TrueFoundryClient
 from tests.fixtures.copies import copies_by_source
+from tests.fixtures.guard_rails import NO_GUARD_RAILS
 from tests.fixtures.secrets import assert_no_secrets
 
 SWEEP_TIMEOUT = 120
@@ -158,6 +159,7 @@ def sweep_env(server: SandboxServer, database_url: str, **extra: str) -> dict[st
         # listings are immediate, so an empty look-up is proof at once.
         "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": "0",
         "JOB_FALLBACK_SETTLE_SECONDS": "0",
+        **NO_GUARD_RAILS,
         **extra,
     }
 

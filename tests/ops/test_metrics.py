@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
+from jobfallback.metrics import write_textfile
 from jobfallback.move import Outcome
+from jobfallback.plan import Hold
 from jobfallback.sandbox.server import HookContext
 from jobfallback.sandbox.state import SandboxError
+from jobfallback.shard import Shard
 from jobfallback.store.lock import sweep_lock
 from tests.cli.test_sweep_cli import NO_DATABASE
 from tests.e2e.harness import EnvOverrides, Jobfallback, Result
@@ -36,6 +40,7 @@ def sweep(
     *args: str,
     textfile: Path | None = None,
     env: EnvOverrides | None = None,
+    group: str = f"/metrics/job/jobfallback/instance/{INSTANCE}",
 ) -> tuple[Result, Samples]:
     """A sweep pushing to `pushgateway` (and writing `textfile`), and the series it pushed."""
     files = () if textfile is None else ("--metrics-file", str(textfile))
@@ -50,10 +55,7 @@ def sweep(
     push = pushgateway.requests[pushed_before:]
     assert len(push) == 1, result
     # POST: the Pushgateway replaces only the families pushed (see jobfallback/metrics.py).
-    assert (push[0].method, push[0].path) == (
-        "POST",
-        f"/metrics/job/jobfallback/instance/{INSTANCE}",
-    )
+    assert (push[0].method, push[0].path) == ("POST", group)
     return result, parse(push[0].body)
 
 
@@ -93,6 +95,10 @@ def assert_is_the_report(samples: Samples, output: dict[str, Any]) -> None:
     }
     outcomes = Counter(move["outcome"] for move in output["moves"])
     assert by(samples, "moves") == {(o.value,): outcomes[o.value] for o in Outcome}
+    # The guard rails: every reason, 0 included, so a later pass replaces an earlier one's.
+    assert by(samples, "runs_held") == {(h.value,): report["held"].get(h.value, 0) for h in Hold}
+    assert value(samples, "breaker_open") == int(report["breakerOpen"])
+    assert value(samples, "destinations_saturated") == report["destinationsSaturated"]
     assert sum(by(samples, "api_requests").values()) == report["apiCalls"]
 
 
@@ -238,3 +244,41 @@ def test_without_metrics_settings_the_library_is_not_even_loaded() -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert "sweeping is disabled" in run.stderr
     assert "prometheus_client" not in run.stderr
+
+
+def test_runs_held_by_a_cap_are_counted_by_reason(jf: Jobfallback, pushgateway: Receiver) -> None:
+    result, pushed = sweep(jf, pushgateway, "--max-moves", "1")
+    assert result.returncode == 0, result
+    assert_is_the_report(pushed, result.json())
+    assert by(pushed, "runs_held")[(Hold.CAP_TOTAL.value,)] == 2  # the demo's 3 stuck, 1 moved
+    assert value(pushed, "runs_deferred") == 2
+
+
+def test_each_shard_pushes_to_a_group_of_its_own(jf: Jobfallback, pushgateway: Receiver) -> None:
+    # A POST replaces the families it carries in its group: shards sharing one group would
+    # replace each other's figures. prometheus_client writes a value holding "/" in base64.
+    groups = {
+        "0/2": f"/metrics/job/jobfallback/instance/{INSTANCE}/shard@base64/MC8y",
+        "1/2": f"/metrics/job/jobfallback/instance/{INSTANCE}/shard@base64/MS8y",
+    }
+    for shard, group in groups.items():
+        result, pushed = sweep(jf, pushgateway, "--shard", shard, group=group)
+        assert result.returncode == 0, result
+        assert_is_the_report(pushed, result.json())
+
+
+def test_each_shard_writes_a_textfile_of_its_own(tmp_path: Path) -> None:
+    # Two shards on one node: each its own file, each sample labelled with its shard, as
+    # node-exporter serves every file of the directory side by side.
+    path = tmp_path / "jobfallback.prom"
+    for index, stuck in ((0, 5.0), (1, 7.0)):
+        registry = CollectorRegistry()
+        Gauge("jobfallback_runs_stuck", "Runs past their threshold.", registry=registry).set(stuck)
+        write_textfile(str(path), registry, Shard(index, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "jobfallback.shard-0-of-2.prom",
+        "jobfallback.shard-1-of-2.prom",
+    ]
+    for index, stuck in ((0, 5.0), (1, 7.0)):
+        text = (tmp_path / f"jobfallback.shard-{index}-of-2.prom").read_text()
+        assert f'jobfallback_runs_stuck{{shard="{index}/2"}} {stuck}' in text

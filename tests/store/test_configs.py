@@ -125,8 +125,9 @@ def test_database_rejects_each_broken_rule_with_a_clear_message(
     ("duplicate", "message"),
     [
         (
-            {"source_job_id": "job-1", "destination_workspace_id": "ws-elsewhere"},
-            "field sourceJobId: a config for this source workspace and job already exists",
+            {"source_job_id": "job-1", "name": "again"},
+            "field sourceJobId: a config for this source workspace, job and destination "
+            "workspace already exists",
         ),
         (
             {"name": "again", "destination_workspace_fqn": "c-dst:other"},
@@ -140,6 +141,22 @@ def test_natural_keys_are_unique(store: Store, duplicate: dict[str, Any], messag
     with pytest.raises(ConstraintViolation, match=message):
         store.configs.add(spec(**duplicate))
     assert store.configs.list() == [job, generic]
+
+
+def test_a_job_falls_back_along_a_chain_of_job_specific_configs(store: Store) -> None:
+    first = store.configs.add(spec(source_job_id="job-1", priority=2))
+    second = store.configs.add(
+        spec(source_job_id="job-1", destination_workspace_id="ws-other", priority=1)
+    )
+    assert (second.priority, first.priority) == (1, 2)
+    assert store.configs.list() == [first, second]  # listed by id; the chain order is priority
+
+
+def test_new_config_fields_round_trip_through_the_store(store: Store) -> None:
+    patch = {"env": {"ON_FALLBACK": "1"}, "resources": {"node": {"type": "spot"}}}
+    added = store.configs.add(spec(exclude_job_ids=["j2", "j1"], manifest_patch=patch))
+    assert (added.exclude_job_ids, added.manifest_patch) == (["j1", "j2"], patch)
+    assert store.configs.get(added.id) == added
 
 
 def test_a_job_config_and_a_generic_one_coexist_for_the_same_workspaces(store: Store) -> None:
@@ -212,9 +229,11 @@ def test_import_round_trip_is_a_no_op(store: Store) -> None:
 
 
 def test_import_with_duplicate_keys_writes_nothing(store: Store) -> None:
-    with pytest.raises(UsageError, match="entry 2: field sourceJobId: duplicates entry 1"):
+    with pytest.raises(
+        UsageError, match=r"entry 2 \(again\): field sourceJobId: duplicates entry 1"
+    ):
         store.configs.apply_import(
-            [spec(source_job_id="j"), spec(source_job_id="j", destination_workspace_id="x")],
+            [spec(source_job_id="j"), spec(source_job_id="j", name="again")],
             prune=False,
             dry_run=False,
         )

@@ -5,8 +5,9 @@ import time
 import psycopg
 import pytest
 
+from jobfallback.shard import Shard
 from jobfallback.store import Store, open_store
-from jobfallback.store.lock import SWEEP_LOCK_KEY, LockLost, SweepLock, sweep_lock
+from jobfallback.store.lock import SWEEP_LOCK_KEY, LockLost, SweepLock, lock_key, sweep_lock
 
 pytestmark = pytest.mark.embedded
 
@@ -147,3 +148,48 @@ def test_a_session_holding_the_key_elsewhere_blocks_the_sweep(database_url: str)
         conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK_KEY,))
     with sweep_lock(database_url) as lock:
         assert lock
+
+
+def test_shards_sweep_side_by_side_and_each_shard_once(database_url: str) -> None:
+    with (
+        sweep_lock(database_url, Shard(0, 2)) as zero,
+        sweep_lock(database_url, Shard(1, 2)) as one,
+    ):
+        assert zero
+        assert one
+        with sweep_lock(database_url, Shard(1, 2)) as one_again:
+            assert not one_again  # a second process of the same shard waits for the next pass
+        zero.check()
+        one.check()
+    with sweep_lock(database_url, Shard(1, 2)) as after_release:
+        assert after_release
+
+
+def test_a_shard_lock_does_not_stand_for_the_unsharded_lock(database_url: str) -> None:
+    with sweep_lock(database_url, Shard(0, 2)) as shard:
+        assert holder_pid(database_url) is None  # the unsharded key is free
+        with sweep_lock(database_url) as unsharded:
+            assert unsharded
+        shard.check()  # the unsharded sweep's unlock released its own key only
+
+
+def test_one_shard_of_one_is_the_unsharded_sweep(database_url: str) -> None:
+    # Both take every source: they must exclude each other.
+    with sweep_lock(database_url) as unsharded, sweep_lock(database_url, Shard(0, 1)) as whole:
+        assert unsharded
+        assert not whole
+
+
+def test_every_shard_has_a_key_of_its_own() -> None:
+    keys = [lock_key(Shard(i, n)) for n in (2, 3, 4, 1000) for i in range(n)]
+    assert len(set(keys)) == len(keys)
+    assert SWEEP_LOCK_KEY not in keys
+    assert all(0 < key < 2**63 for key in keys)  # a PostgreSQL bigint
+
+
+def test_a_shard_checks_its_own_key(database_url: str) -> None:
+    with sweep_lock(database_url, Shard(2, 4)) as lock:
+        lock.check()
+        lock._conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(Shard(2, 4)),))
+        with pytest.raises(LockLost, match="no longer holds the sweep lock"):
+            lock.check()

@@ -28,7 +28,7 @@ EXPAND = Migration(
     "scratch_expand",
     """
     ALTER TABLE moves ADD COLUMN destination_cluster_id text;
-    ALTER TABLE fallback_configs ADD COLUMN priority integer NOT NULL DEFAULT 0;
+    ALTER TABLE fallback_configs ADD COLUMN weight integer NOT NULL DEFAULT 0;
     CREATE TABLE move_events (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         source_run_id text NOT NULL REFERENCES moves ON DELETE CASCADE,

@@ -167,6 +167,27 @@ never as a literal value.
 {{- end }}
 - name: JOB_FALLBACK_METRICS_INSTANCE
   value: {{ include "jobfallback.metricsInstance" . | quote }}
+{{- /* The guard rails: a null value leaves the sweep's default. Whole numbers are printed as
+       such (a large YAML number would otherwise print as 1e+06, which is no integer). */}}
+{{- $wholes := dict
+  "JOB_FALLBACK_MAX_MOVES" .Values.maxMoves
+  "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION" .Values.maxMovesPerDestination
+  "JOB_FALLBACK_MAX_MOVES_PER_SOURCE" .Values.maxMovesPerSource
+  "JOB_FALLBACK_COOLDOWN_MINUTES" .Values.cooldownMinutes
+  "JOB_FALLBACK_MAX_HOPS" .Values.maxHops
+  "JOB_FALLBACK_BREAKER_MIN_MOVES" .Values.breaker.minMoves
+  "JOB_FALLBACK_BREAKER_FAILED_PASSES" .Values.breaker.failedPasses
+  "JOB_FALLBACK_BREAKER_QUIET_MINUTES" .Values.breaker.quietMinutes }}
+{{- range $name, $value := $wholes }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ $name }}
+  value: {{ $value | int64 | toString | quote }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.breaker.failureRatio) }}
+- name: JOB_FALLBACK_BREAKER_FAILURE_RATIO
+  value: {{ .Values.breaker.failureRatio | toString | quote }}
+{{- end }}
 {{- /* Optional: a Secret without the key (one made for an older chart) leaves the variable
        unset, which is no webhook, and the pod still starts. */}}
 - name: JOB_FALLBACK_WEBHOOK_URL
@@ -246,6 +267,9 @@ Usage: include "jobfallback.container" (dict "root" . "name" "db-upgrade" "args"
     {{- else }}
     {{- include "jobfallback.databaseEnv" $root | nindent 4 }}
     {{- end }}
+    {{- with .env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   securityContext:
     {{- toYaml $root.Values.securityContext | nindent 4 }}
   resources:
@@ -271,6 +295,7 @@ container: migrations need no hook and no object that exists before the release'
 pod never starts its command on a schema older than its image (it is a locked no-op when the
 schema is current, and code runs on a schema one release newer, so a rollback keeps working).
 Usage: include "jobfallback.podSpec" (dict "root" . "args" (list "sweep") "sweepEnv" true "configs" false)
+"env" (optional): more variables for the main container only, e.g. the sweep's shard count.
 */}}
 {{- define "jobfallback.podSpec" -}}
 {{- $root := .root -}}
@@ -293,7 +318,7 @@ initContainers:
   {{- include "jobfallback.container" (dict "root" $root "name" "db-upgrade" "args" (list "db" "upgrade") "sweepEnv" false "configs" false) | nindent 2 }}
 {{- end }}
 containers:
-  {{- include "jobfallback.container" (dict "root" $root "name" $root.Chart.Name "args" .args "sweepEnv" .sweepEnv "configs" .configs) | nindent 2 }}
+  {{- include "jobfallback.container" (dict "root" $root "name" $root.Chart.Name "args" .args "sweepEnv" .sweepEnv "env" .env "configs" .configs) | nindent 2 }}
 volumes:
   - name: tmp
     emptyDir:
@@ -389,6 +414,9 @@ Collect every problem with the values, then fail once listing them all.
 {{- if not (include "jobfallback.noSuccessForSeconds" .) -}}
 {{- $messages = append $messages (printf "metrics.prometheusRule.noSuccessForSeconds: set it to 3 schedule intervals in seconds (it is derived only from a \"*/N * * * *\" or an hourly \"M * * * *\" schedule, not from %q)" .Values.schedule) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (gt (int .Values.shards) 1) (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- $messages = append $messages (printf "shards: above 1 needs Kubernetes 1.29 or later (backoffLimitPerIndex keeps one failed shard from stopping the others); this cluster is %s" .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- if and .Values.configsPrune (not .Values.configs) -}}
 {{- $messages = append $messages "configsPrune: needs a non-empty configs list (pruning with an empty list would delete every stored config)" -}}
