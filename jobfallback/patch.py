@@ -18,7 +18,7 @@ LABEL_PREFIX = "jobfallback.io/"
 # on a schedule, land in another workspace or stop being recognised as ours.
 OWNED_FIELDS = ("name", "type", "workspace_fqn", "trigger", "trigger_on_deploy")
 # Fields whose value must keep a shape, with the shape named in the message.
-_OBJECTS = ("image", "resources", "labels", "env", "params")
+_OBJECTS = ("image", "resources", "labels", "env")
 _WHOLE_NUMBERS = ("retries", "timeout", "concurrency_limit")
 
 # What a patch is checked against when a config is written: a job as small as TrueFoundry accepts.

@@ -311,9 +311,14 @@ class Settings(BaseSettings):
             "JOB_FALLBACK_RETRY_BACKOFF_SECONDS": self.job_fallback_retry_backoff_seconds,
             "JOB_FALLBACK_PASS_DEADLINE_SECONDS": self.job_fallback_pass_deadline_seconds,
             "JOB_FALLBACK_PUSHGATEWAY_URL": self.job_fallback_pushgateway_url or "unset",
+            "JOB_FALLBACK_PUSHGATEWAY_TIMEOUT_SECONDS": (
+                self.job_fallback_pushgateway_timeout_seconds
+            ),
             "JOB_FALLBACK_METRICS_FILE": self.job_fallback_metrics_file or "unset",
+            "JOB_FALLBACK_METRICS_INSTANCE": self.job_fallback_metrics_instance or "unset",
             "JOB_FALLBACK_WEBHOOK_URL": "set" if self.job_fallback_webhook_url else "unset",
             "JOB_FALLBACK_WEBHOOK_FORMAT": self.job_fallback_webhook_format,
+            "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": self.job_fallback_webhook_timeout_seconds,
             "JOB_FALLBACK_MAX_MOVES": self.job_fallback_max_moves,
             "JOB_FALLBACK_MAX_MOVES_PER_DESTINATION": self.job_fallback_max_moves_per_destination,
             "JOB_FALLBACK_MAX_MOVES_PER_SOURCE": self.job_fallback_max_moves_per_source,

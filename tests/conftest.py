@@ -10,7 +10,12 @@ import pytest
 
 from jobfallback.logs import LOGGER_NAME
 
-pytest_plugins = ["tests.fixtures.secrets", "tests.fixtures.db", "tests.fixtures.sandbox"]
+pytest_plugins = [
+    "tests.fixtures.secrets",
+    "tests.fixtures.db",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.moves",
+]
 
 # Every variable the code reads (all of JOB_FALLBACK_*, and the proxy variables httpx honours):
 # tests start from a clean environment, and a developer's own Pushgateway, Slack webhook or

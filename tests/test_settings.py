@@ -114,6 +114,15 @@ def test_masked_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_settings().masked()["DATABASE_URL"] == "postgresql://db:5432/jf"
 
 
+def test_masked_settings_name_every_setting_a_sweep_acts_on() -> None:
+    shown = load_settings().masked()
+    assert {
+        "JOB_FALLBACK_PUSHGATEWAY_TIMEOUT_SECONDS": 5.0,
+        "JOB_FALLBACK_METRICS_INSTANCE": "unset",
+        "JOB_FALLBACK_WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    }.items() <= shown.items()
+
+
 def test_sweep_flags_override_enabled_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOB_FALLBACK_ENABLED", "true")
     off = CliRunner().invoke(app, ["sweep", "--disabled", "--output", "json"])

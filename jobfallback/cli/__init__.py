@@ -6,7 +6,8 @@ without importing httpx, psycopg, pydantic and the rest (most of the start-up ti
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -106,7 +107,7 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
+def _print_version(value: bool) -> None:
     if value:
         typer.echo(__version__)
         raise typer.Exit
@@ -114,11 +115,20 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Move TrueFoundry job runs stuck in CREATED to a fallback cluster/workspace."""
+    from jobfallback.logs import setup_logging
+
+    # Every command's events (a retried API call, a deprecated setting, the embedded database
+    # started) read the same way: text lines for the person at the terminal, warnings and up.
+    # A sweep sets its own up again, from --log-format, at info.
+    setup_logging("text", logging.WARNING)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ load the config, database or sandbox commands."""
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -44,11 +45,23 @@ def _register(app: typer.Typer, name: str) -> None:
         raise KeyError(name)
 
 
+def _plain(command: Any) -> None:
+    """Every command's --help in the top-level listing's style: click's plain layout (rich's
+    renderer is slow to import, and boxes cut long option names at 80 columns), a listed
+    subcommand with its help's whole first paragraph, never cut short at click's 45 characters."""
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        if sub.short_help is None and sub.help:
+            sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
+        _plain(sub)
+
+
 def load(name: str) -> TyperCommand:
     """The click command for `name` (one of cli.SUMMARIES)."""
     app = typer.Typer(add_completion=False)
     _register(app, name)
     command: TyperCommand = typer.main.get_group(app).commands[name]  # type: ignore[assignment]
+    _plain(command)
     # The modules just imported live until exit: moved out of the collector's reach, they are
     # not walked again by each full collection nor by the one at exit (~70 ms for a sweep).
     gc.freeze()

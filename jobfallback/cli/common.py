@@ -7,15 +7,20 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import annotated_types
 import typer
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from jobfallback.errors import JobFallbackError
 from jobfallback.printable import escape
 from jobfallback.settings import Settings, load_settings
 from jobfallback.truefoundry import TrueFoundryClient
+
+if TYPE_CHECKING:
+    from jobfallback.store import Store
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -37,6 +42,14 @@ def whole_number(what: str, *, minimum: int | None = None) -> Callable[[Any], in
     return parse
 
 
+def whole_range(field: FieldInfo) -> str:
+    """The range of a model's int field as a message says it, e.g. `1 to 525600`: from its
+    own bounds, so they are written once."""
+    low = next(rule.ge for rule in field.metadata if isinstance(rule, annotated_types.Ge))
+    high = next(rule.le for rule in field.metadata if isinstance(rule, annotated_types.Le))
+    return f"{low} to {high}"
+
+
 def one_of(kind: type[E]) -> Callable[[Any], E]:
     """A parser for an enum flag whose error lists the choices in plain words."""
 
@@ -56,19 +69,21 @@ def choices(kind: type[StrEnum], separator: str = "|") -> str:
     return separator.join(member.value for member in kind)
 
 
+def choice(kind: type[E]) -> dict[str, Any]:
+    """The typer.Option arguments of an enum option: its choices in --help as click shows
+    them, and a wrong value one plain line naming them."""
+    return {"parser": one_of(kind), "metavar": f"[{choices(kind)}]"}
+
+
 class Output(StrEnum):
     text = "text"
     json = "json"
 
 
-OutputOption = typer.Option(
-    Output.text,
-    "--output",
-    "-o",
-    parser=one_of(Output),
-    metavar=choices(Output),
-    help="text for people, json for scripts.",
-)
+OutputOption = Annotated[
+    Output,
+    typer.Option("--output", "-o", **choice(Output), help="text for people, json for scripts."),
+]
 
 
 def _no_password(value: str | None) -> str | None:
@@ -89,14 +104,20 @@ def _no_password(value: str | None) -> str | None:
     return value
 
 
-DatabaseUrlOption = typer.Option(
-    None,
-    "--database-url",
-    callback=_no_password,
-    help="PostgreSQL URL without a password (env DATABASE_URL, which may hold one; "
-    "unset: embedded PostgreSQL).",
-)
-HostOption = typer.Option(None, "--host", help="TrueFoundry control-plane URL (env TFY_HOST).")
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        callback=_no_password,
+        help="PostgreSQL URL without a password (env DATABASE_URL, which may hold one; "
+        "unset: embedded PostgreSQL).",
+    ),
+]
+HostOption = Annotated[
+    str | None,
+    typer.Option("--host", metavar="URL", help="TrueFoundry control-plane URL (env TFY_HOST)."),
+]
 
 
 def require_host(settings: Settings) -> str:
@@ -107,13 +128,14 @@ def require_host(settings: Settings) -> str:
 
 
 def api_client(
-    settings: Settings, token: str, host: str, *, concurrency: int = 16
+    settings: Settings, token: str, host: str, *, concurrency: int | None = None
 ) -> TrueFoundryClient:
-    """The API client every command uses, with the configured read timeout."""
+    """The API client every command uses, with the configured read timeout and, unless
+    `concurrency` says otherwise, the configured concurrency."""
     return TrueFoundryClient(
         host,
         token,
-        concurrency=concurrency,
+        concurrency=settings.job_fallback_concurrency if concurrency is None else concurrency,
         read_timeout=settings.job_fallback_http_timeout_seconds,
     )
 
@@ -157,6 +179,18 @@ def log_failure(message: str, code: int) -> None:
         error=message,
         exit_code=code,
     )
+
+
+@contextmanager
+def opened_store(settings: Settings, *, require_schema: bool = True) -> Iterator[Store]:
+    """The store the settings name (embedded when DATABASE_URL is unset), the one way a command
+    opens it: a store error, or any JobFallbackError raised in the block, becomes one line and
+    its exit code."""
+    # Imported here: psycopg loads only for a command that opens the store.
+    from jobfallback.store import open_store
+
+    with exit_on_error(), open_store(settings.database_dsn, require_schema=require_schema) as store:
+        yield store
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -25,31 +25,34 @@ from jobfallback.cli.common import (
     HostOption,
     Output,
     OutputOption,
+    choice,
     echo,
     exit_on_error,
     fail,
-    one_of,
+    opened_store,
     print_json,
     print_table,
     settings_from,
     whole_number,
+    whole_range,
 )
 from jobfallback.cli.configs_api import Side
-from jobfallback.cli.db import opened_store
 from jobfallback.errors import JobFallbackError, UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec
 from jobfallback.plan import config_cycles
-from jobfallback.store import ImportDiff, InvalidImport, open_store, parse_import, parse_spec
+from jobfallback.store import ImportDiff, InvalidImport, parse_import, parse_spec
 from jobfallback.store.config_files import given_field_problems, in_flag_terms
 from jobfallback.store.configs import with_stored_fqns
 from jobfallback.times import utc_time
 
-ConfigIdArgument = typer.Argument(
-    ...,
-    metavar="ID",
-    parser=whole_number("a config id (a whole number; see `jobfallback configs list`)"),
-    help="Config id (see `configs list`).",
-)
+ConfigIdArgument = Annotated[
+    int,
+    typer.Argument(
+        metavar="ID",
+        parser=whole_number("a config id (a whole number; see `jobfallback configs list`)"),
+        help="Config id (see `configs list`).",
+    ),
+]
 app = typer.Typer(no_args_is_help=True, help="Fallback configs: which source falls back where.")
 
 _HEADERS = (
@@ -82,7 +85,6 @@ _CLEARED_FIELD = {
     Clearable.exclude_jobs: "exclude_job_ids",
     Clearable.manifest_patch: "manifest_patch",
 }
-_CLEAR_HELP = f"Unset an optional field (repeatable): {', '.join(c.value for c in Clearable)}."
 # What a cleared field becomes (the stored "unset").
 _CLEARED_VALUE: dict[str, Any] = {"exclude_job_ids": []}
 
@@ -113,10 +115,6 @@ def _shown(field: str, value: Any) -> str:
     if isinstance(value, datetime):
         return utc_time(value)
     return "-" if value is None else str(value)
-
-
-_CLEARABLE = one_of(Clearable)
-_FILE_FORMAT = one_of(FileFormat)
 
 
 def _route(spec: FallbackConfigSpec) -> tuple[str, str, str]:
@@ -161,13 +159,6 @@ def _label(config: FallbackConfig) -> str:
     return f"config {config.id} ({config.name})" if config.name else f"config {config.id}"
 
 
-_HELP = {
-    "--source-cluster": "Source cluster id (looked up from the workspace when left out).",
-    "--source-workspace": "Source workspace id (on a terminal, picked from a list when left out).",
-    "--dest-cluster": "Destination cluster id (looked up from the workspace when left out).",
-    "--dest-workspace": "Destination workspace id (or give --to FQN).",
-    "--dest-fqn": "Destination workspace FQN, e.g. gpu-west:ml-team (looked up when left out).",
-}
 # The flag that gives each field, for messages: name what the person typed.
 FLAGS = {
     "name": "--name",
@@ -195,11 +186,6 @@ def _in_flag_terms(flags: dict[str, str]) -> Iterator[None]:
         raise fail(in_flag_terms(str(exc), flags), 2) from None
 
 
-def _option(flag: str, *, required: bool) -> Any:
-    """An option add requires and update takes optionally."""
-    return typer.Option(... if required else None, flag, help=_HELP[flag])
-
-
 def _spec_fields(parameters: dict[str, Any]) -> dict[str, Any]:
     """The FallbackConfigSpec fields among a command's parameters (named after the fields)."""
     return {
@@ -207,35 +193,99 @@ def _spec_fields(parameters: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SourceJobOption = typer.Option(
-    None, "--source-job", help="Only this job (application id); unset: every job of the source."
-)
-NameOption = typer.Option(None, "--name", help="A name for people.")
-ThresholdOption = typer.Option(
-    None,
-    "--threshold-minutes",
-    metavar="MINUTES",
-    parser=whole_number("a whole number of minutes (1 to 525600)"),
-    help="Minutes in CREATED before a run counts as stuck (unset: the global threshold).",
-)
-
-
-def _priority_option(default: int | None) -> Any:
-    return typer.Option(
-        default,
+SourceClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--source-cluster",
+        metavar="CLUSTER",
+        help="Source cluster id (looked up from the workspace when left out).",
+    ),
+]
+SourceWorkspaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--source-workspace",
+        metavar="WORKSPACE",
+        help="Source workspace id (on a terminal, picked from a list when left out).",
+    ),
+]
+SourceJobOption = Annotated[
+    str | None,
+    typer.Option(
+        "--source-job",
+        metavar="JOB",
+        help="Only this job (application id); unset: every job of the source.",
+    ),
+]
+DestClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-cluster",
+        metavar="CLUSTER",
+        help="Destination cluster id (looked up from the workspace when left out).",
+    ),
+]
+DestWorkspaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-workspace",
+        metavar="WORKSPACE",
+        help="Destination workspace id (or give --to FQN).",
+    ),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        metavar="FQN",
+        help="The destination workspace by its FQN alone, e.g. gpu-west:ml-team: its id and "
+        "cluster are looked up.",
+    ),
+]
+DestFqnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-fqn",
+        metavar="FQN",
+        help="Destination workspace FQN, e.g. gpu-west:ml-team (looked up when left out).",
+    ),
+]
+NameOption = Annotated[
+    str | None, typer.Option("--name", metavar="NAME", help="A name for people.")
+]
+_FIELDS = FallbackConfigSpec.model_fields
+ThresholdOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threshold-minutes",
+        metavar="MINUTES",
+        parser=whole_number(
+            f"a whole number of minutes ({whole_range(_FIELDS['stuck_threshold_minutes'])})"
+        ),
+        help="Minutes in CREATED before a run counts as stuck (unset: the global threshold).",
+    ),
+]
+_PRIORITY_DEFAULT: int = _FIELDS["priority"].default
+PriorityOption = Annotated[
+    int | None,
+    typer.Option(
         "--priority",
         metavar="N",
-        parser=whole_number("a whole number from 0 to 1000"),
-        help="Its place in the source's chain: lowest first, then oldest (default 0).",
-    )
-
-
-ExcludeJobOption = typer.Option(
-    [],
-    "--exclude-job",
-    metavar="JOB",
-    help="A job (application id) this generic config never moves (repeatable).",
-)
+        parser=whole_number(f"a whole number from {whole_range(_FIELDS['priority'])}"),
+        # Said in the help: `update` has no default of its own, `add` the field's.
+        show_default=False,
+        help="Its place in the source's chain: lowest first, then oldest "
+        f"(default {_PRIORITY_DEFAULT}).",
+    ),
+]
+ExcludeJobOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-job",
+        metavar="JOB",
+        help="A job (application id) this generic config never moves (repeatable).",
+    ),
+]
 
 
 def _patch(text: str) -> dict[str, Any]:
@@ -257,13 +307,15 @@ def _patch(text: str) -> dict[str, Any]:
     return value
 
 
-PatchOption = typer.Option(
-    None,
-    "--manifest-patch",
-    metavar="JSON|@FILE",
-    parser=_patch,
-    help="A JSON Merge Patch applied to the job's manifest in this destination.",
-)
+PatchOption = Annotated[
+    dict[str, Any] | None,
+    typer.Option(
+        "--manifest-patch",
+        metavar="JSON|@FILE",
+        parser=_patch,
+        help="A JSON Merge Patch applied to the job's manifest in this destination.",
+    ),
+]
 
 
 def _warn_cycles(configs: Iterable[FallbackConfigSpec]) -> None:
@@ -277,12 +329,14 @@ def _warn_cycles(configs: Iterable[FallbackConfigSpec]) -> None:
 
 @app.command("list")
 def list_configs(
-    enabled_only: bool = typer.Option(False, "--enabled-only", help="Hide disabled configs."),
-    output: Output = OutputOption,
-    database_url: str | None = DatabaseUrlOption,
+    enabled_only: Annotated[
+        bool, typer.Option("--enabled-only", help="Hide disabled configs.")
+    ] = False,
+    output: OutputOption = Output.text,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """List configs in id order (a source's configs are a chain: lowest priority, then oldest)."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         configs = store.configs.list(enabled_only=enabled_only)
         empty = _EMPTY
         if enabled_only and not configs and (disabled := len(store.configs.list())):
@@ -295,12 +349,12 @@ def list_configs(
 
 @app.command()
 def show(
-    config_id: int = ConfigIdArgument,
-    output: Output = OutputOption,
-    database_url: str | None = DatabaseUrlOption,
+    config_id: ConfigIdArgument,
+    output: OutputOption = Output.text,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Show one config."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         config = store.configs.get(config_id)
     if output is Output.json:
         print_json(config)
@@ -312,37 +366,28 @@ def show(
         echo(f"{to_camel(field).ljust(width)}  {_shown(field, value)}")
 
 
-ToOption = typer.Option(
-    None,
-    "--to",
-    metavar="FQN",
-    help="The destination workspace by its FQN alone, e.g. gpu-west:ml-team: its id and "
-    "cluster are looked up.",
-)
-
-
 def _given(value: str | None) -> str | None:
     return None if value is None else value.strip()
 
 
 @app.command()
 def add(
-    source_cluster_id: str | None = _option("--source-cluster", required=False),
-    source_workspace_id: str | None = _option("--source-workspace", required=False),
-    source_job_id: str | None = SourceJobOption,
-    destination_cluster_id: str | None = _option("--dest-cluster", required=False),
-    destination_workspace_id: str | None = _option("--dest-workspace", required=False),
-    to: str | None = ToOption,
-    destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
-    name: str | None = NameOption,
-    stuck_threshold_minutes: int | None = ThresholdOption,
-    priority: int = _priority_option(0),
-    exclude_job_ids: list[str] = ExcludeJobOption,
-    manifest_patch: dict[str, Any] | None = PatchOption,
-    disabled: bool = typer.Option(False, "--disabled", help="Add it switched off."),
-    output: Output = OutputOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    source_cluster_id: SourceClusterOption = None,
+    source_workspace_id: SourceWorkspaceOption = None,
+    source_job_id: SourceJobOption = None,
+    destination_cluster_id: DestClusterOption = None,
+    destination_workspace_id: DestWorkspaceOption = None,
+    to: ToOption = None,
+    destination_workspace_fqn: DestFqnOption = None,
+    name: NameOption = None,
+    stuck_threshold_minutes: ThresholdOption = None,
+    priority: PriorityOption = _PRIORITY_DEFAULT,
+    exclude_job_ids: ExcludeJobOption = None,
+    manifest_patch: PatchOption = None,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Add it switched off.")] = False,
+    output: OutputOption = Output.text,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Add a config: runs stuck in the source move to the destination (with a token, ids and FQN
     are checked and looked up; on a terminal, pick the workspaces from a list)."""
@@ -353,6 +398,7 @@ def add(
     fields = {
         **_spec_fields(locals()),
         "destination_workspace_fqn": to if to is not None else destination_workspace_fqn,
+        "exclude_job_ids": exclude_job_ids or [],
         "enabled": not disabled,
     }
     given = {field: value for field, value in fields.items() if value is not None}
@@ -387,9 +433,9 @@ def add(
         }
     with exit_on_error(), _in_flag_terms(flags):
         spec = parse_spec(fields)
-        with open_store(settings.database_dsn) as store:
-            config = store.configs.add(spec)
-            stored = store.configs.list()
+    with opened_store(settings) as store, _in_flag_terms(flags):
+        config = store.configs.add(spec)
+        stored = store.configs.list()
     _print_configs([config], output)
     _warn_cycles(stored)
     if warning is not None:
@@ -398,30 +444,29 @@ def add(
 
 @app.command()
 def update(
-    config_id: int = ConfigIdArgument,
-    source_cluster_id: str | None = _option("--source-cluster", required=False),
-    source_workspace_id: str | None = _option("--source-workspace", required=False),
-    source_job_id: str | None = SourceJobOption,
-    destination_cluster_id: str | None = _option("--dest-cluster", required=False),
-    destination_workspace_id: str | None = _option("--dest-workspace", required=False),
-    to: str | None = ToOption,
-    destination_workspace_fqn: str | None = _option("--dest-fqn", required=False),
-    name: str | None = NameOption,
-    stuck_threshold_minutes: int | None = ThresholdOption,
-    priority: int | None = _priority_option(None),
-    exclude_job_ids: list[str] = ExcludeJobOption,
-    manifest_patch: dict[str, Any] | None = PatchOption,
-    enabled: bool | None = typer.Option(None, "--enabled/--disabled", help="Switch it on or off."),
-    clear: list[Clearable] = typer.Option(
-        [],
-        "--clear",
-        parser=_CLEARABLE,
-        metavar="FIELD",
-        help=_CLEAR_HELP,
-    ),
-    output: Output = OutputOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    config_id: ConfigIdArgument,
+    source_cluster_id: SourceClusterOption = None,
+    source_workspace_id: SourceWorkspaceOption = None,
+    source_job_id: SourceJobOption = None,
+    destination_cluster_id: DestClusterOption = None,
+    destination_workspace_id: DestWorkspaceOption = None,
+    to: ToOption = None,
+    destination_workspace_fqn: DestFqnOption = None,
+    name: NameOption = None,
+    stuck_threshold_minutes: ThresholdOption = None,
+    priority: PriorityOption = None,
+    exclude_job_ids: ExcludeJobOption = None,
+    manifest_patch: PatchOption = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Switch it on or off.")
+    ] = None,
+    clear: Annotated[
+        list[Clearable] | None,
+        typer.Option("--clear", **choice(Clearable), help="Unset an optional field (repeatable)."),
+    ] = None,
+    output: OutputOption = Output.text,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Change the given fields of a config; the others stay as they are (a new destination is
     checked and looked up as `add` does)."""
@@ -437,7 +482,7 @@ def update(
     if problems := given_field_problems(changes):
         raise fail(in_flag_terms("; ".join(problems), flags), 2)
     changes = {f: v.strip() if isinstance(v, str) else v for f, v in changes.items()}
-    for item in clear:
+    for item in clear or []:
         field = _CLEARED_FIELD[item]
         if field in changes:
             raise fail(f"--clear {item.value} and a new value for it: choose one", 2)
@@ -445,7 +490,7 @@ def update(
     if not changes:
         raise fail("nothing to change: pass at least one option (see --help)", 2)
     settings = settings_from(tfy_host=host, database_url=database_url)
-    with exit_on_error(), _in_flag_terms(flags), open_store(settings.database_dsn) as store:
+    with opened_store(settings) as store, _in_flag_terms(flags):
         current = store.configs.get(config_id)
         changes, warning = configs_api.complete_update(current, changes, fqn_flag, settings)
         config = store.configs.update(config_id, changes)
@@ -458,12 +503,12 @@ def update(
 
 @app.command()
 def remove(
-    config_id: int = ConfigIdArgument,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    database_url: str | None = DatabaseUrlOption,
+    config_id: ConfigIdArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Remove a config (its past moves stay in the journal)."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         config = store.configs.get(config_id)
         source, job, destination = _route(config)
         if not yes:
@@ -475,15 +520,15 @@ def remove(
 
 
 def _set_enabled(config_id: int, enabled: bool, database_url: str | None) -> None:
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         config = store.configs.set_enabled(config_id, enabled)
     echo(f"{_label(config)} {'enabled' if enabled else 'disabled'}")
 
 
 @app.command()
 def enable(
-    config_id: int = ConfigIdArgument,
-    database_url: str | None = DatabaseUrlOption,
+    config_id: ConfigIdArgument,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Switch a config on."""
     _set_enabled(config_id, True, database_url)
@@ -491,8 +536,8 @@ def enable(
 
 @app.command()
 def disable(
-    config_id: int = ConfigIdArgument,
-    database_url: str | None = DatabaseUrlOption,
+    config_id: ConfigIdArgument,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Switch a config off: its source's stuck runs stay where they are."""
     _set_enabled(config_id, False, database_url)
@@ -555,12 +600,21 @@ def _refused(exc: InvalidImport, file: str) -> typer.Exit:
 
 @app.command("import")
 def import_configs(
-    file: str = typer.Argument(..., help="YAML or JSON file with a list of configs; - for stdin."),
-    prune: bool = typer.Option(False, "--prune", help="Remove stored configs absent from FILE."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes, write nothing."),
-    output: Output = OutputOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="YAML or JSON file with a list of configs; - for stdin."
+        ),
+    ],
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove stored configs absent from FILE.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the changes, write nothing.")
+    ] = False,
+    output: OutputOption = Output.text,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Make the stored configs match FILE, matching them by source workspace and job (or
     destination workspace for generic configs). A file with any error writes nothing; a missing
@@ -573,7 +627,7 @@ def import_configs(
     except InvalidImport as exc:
         raise _refused(exc, file) from None
     # The store's and the API's errors are one line; the entries' are listed, one per line.
-    with exit_on_error(), open_store(settings.database_dsn) as store:
+    with opened_store(settings) as store:
         try:
             specs = with_stored_fqns(specs, store.configs.list())
             specs, note = configs_api.fill_import_fqns(specs, settings)
@@ -594,18 +648,16 @@ def import_configs(
 
 @app.command()
 def export(
-    file: str = typer.Argument("-", help="Where to write; - for stdout."),
-    file_format: FileFormat = typer.Option(
-        FileFormat.yaml,
-        "--format",
-        parser=_FILE_FORMAT,
-        metavar="yaml|json",
-        help="yaml or json.",
-    ),
-    database_url: str | None = DatabaseUrlOption,
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Where to write; - for stdout.")
+    ] = "-",
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", **choice(FileFormat), help="yaml or json.")
+    ] = FileFormat.yaml,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Write every config in id order, in the format `configs import` reads back."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         configs = store.configs.list()
     document = [c.spec().file_entry() for c in configs]
     if file_format is FileFormat.json:

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -24,6 +24,7 @@ from jobfallback.cli.common import (
     echo,
     exit_on_error,
     fail,
+    opened_store,
     print_json,
     print_table,
     require_host,
@@ -32,7 +33,7 @@ from jobfallback.cli.common import (
 from jobfallback.errors import UsageError
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, Workspace
 from jobfallback.settings import Settings
-from jobfallback.store import InvalidImport, open_store, parse_spec
+from jobfallback.store import InvalidImport, parse_spec
 from jobfallback.store.config_files import entry_label
 from jobfallback.truefoundry import TrueFoundryClient
 from jobfallback.validate import Problem, WorkspaceCache, find_missing_fqns, validate_configs
@@ -354,15 +355,15 @@ def _print_problems(problems: list[Problem]) -> None:
 
 
 def validate(
-    output: Output = OutputOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    output: OutputOption = Output.text,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Check every config against the API; print a table of problems; exit 1 when any."""
     settings = settings_from(tfy_host=host, database_url=database_url)
+    with opened_store(settings) as store:
+        configs = store.configs.list()
     with exit_on_error():
-        with open_store(settings.database_dsn) as store:
-            configs = store.configs.list()
         problems = _with_client(settings, lambda c: validate_configs(c, configs))
     if output == Output.json:
         print_json(
@@ -376,13 +377,13 @@ def validate(
 
 
 def backfill_fqn(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be written."),
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written.")] = False,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Fill missing destination workspace FQNs from the API (legacy configs)."""
     settings = settings_from(tfy_host=host, database_url=database_url)
-    with exit_on_error(), open_store(settings.database_dsn) as store:
+    with opened_store(settings) as store:
         configs = store.configs.list()
         found, problems = _with_client(settings, lambda c: find_missing_fqns(c, configs))
         for config_id, fqn in sorted(found.items()):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import typer
 
 from jobfallback.cli.common import (
@@ -12,32 +9,20 @@ from jobfallback.cli.common import (
     Output,
     OutputOption,
     echo,
-    exit_on_error,
+    opened_store,
     print_json,
     print_table,
     settings_from,
 )
-from jobfallback.store import Store, open_store
 from jobfallback.times import utc_time
 
 app = typer.Typer(no_args_is_help=True, help="Database schema: upgrade and status.")
 
 
-@contextmanager
-def opened_store(database_url: str | None, *, require_schema: bool = True) -> Iterator[Store]:
-    """The store named by --database-url / DATABASE_URL (embedded when unset) for one command.
-
-    Store errors raised in the block become one line and their exit code.
-    """
-    settings = settings_from(database_url=database_url)
-    with exit_on_error(), open_store(settings.database_dsn, require_schema=require_schema) as store:
-        yield store
-
-
 @app.command()
-def upgrade(database_url: str | None = DatabaseUrlOption) -> None:
+def upgrade(database_url: DatabaseUrlOption = None) -> None:
     """Apply pending migrations (safe to run again, and from several places at once)."""
-    with opened_store(database_url, require_schema=False) as store:
+    with opened_store(settings_from(database_url=database_url), require_schema=False) as store:
         applied = store.upgrade()
     for label in applied:
         echo(f"applied {label}")
@@ -46,9 +31,9 @@ def upgrade(database_url: str | None = DatabaseUrlOption) -> None:
 
 
 @app.command()
-def status(database_url: str | None = DatabaseUrlOption, output: Output = OutputOption) -> None:
+def status(database_url: DatabaseUrlOption = None, output: OutputOption = Output.text) -> None:
     """List migrations: applied (with when) or pending."""
-    with opened_store(database_url, require_schema=False) as store:
+    with opened_store(settings_from(database_url=database_url), require_schema=False) as store:
         migrations = store.migration_status()
     if output is Output.json:
         print_json(migrations)

@@ -39,6 +39,8 @@ def _api(settings: Settings) -> str:
 
 
 def _database(settings: Settings) -> str:
+    # Not cli.common.opened_store: a store that cannot be opened fails this check, not the
+    # command, which goes on to report every other check.
     with open_store(settings.database_dsn) as store:
         pending = [m for m in store.migration_status() if m.applied_at is None]
     if pending:
@@ -61,10 +63,7 @@ _NEEDS = {
 }
 
 
-def doctor(
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
-) -> None:
+def doctor(host: HostOption = None, database_url: DatabaseUrlOption = None) -> None:
     """Check settings, token, API and database; one line per check; exit 1 when any fails."""
     try:
         settings, problems = settings_with_problems(tfy_host=host, database_url=database_url)

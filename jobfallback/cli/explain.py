@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -25,22 +24,27 @@ from jobfallback.cli.common import (
     OutputOption,
     api_client,
     echo,
-    exit_on_error,
     fail,
+    opened_store,
     print_json,
     print_table,
     require_host,
     settings_from,
 )
-from jobfallback.cli.sweep import no_moves, parse_shard, parse_source, sweep_options
+from jobfallback.cli.sweep import (
+    no_moves,
+    shard_option,
+    shard_settings,
+    source_option,
+    sweep_options,
+)
 from jobfallback.errors import UsageError
-from jobfallback.logs import setup_logging
 from jobfallback.models import CamelModel, FallbackConfig, MoveRecord, RunStatus
 from jobfallback.plan import Sighting, Source
 from jobfallback.provenance import opted_out, visited
 from jobfallback.settings import Settings
 from jobfallback.shard import Shard, shard_of
-from jobfallback.store import MoveJournal, open_store
+from jobfallback.store import MoveJournal
 from jobfallback.sweep import SweepOptions, SweepResult, run_pass
 from jobfallback.times import utc_time
 
@@ -140,9 +144,7 @@ async def _dry_run(
     known before a listing shows it: a pass over every source finds it, then the pass of the
     shard that owns the source decides (its caps count its own sources, its breaker is its own)."""
     now = datetime.now(tz=UTC)
-    async with api_client(
-        settings, token, host, concurrency=settings.job_fallback_concurrency
-    ) as client:
+    async with api_client(settings, token, host) as client:
         if options.shard is None:
             return await run_pass(client, configs, journal, options, now=now)
         found = await run_pass(
@@ -407,22 +409,20 @@ def _run_argument(value: str) -> str:
 
 
 def explain(
-    run: str = typer.Argument(
-        ..., metavar="RUN", callback=_run_argument, help="The run's id or name."
-    ),
-    source: str | None = typer.Option(
-        None, "--source", metavar="CLUSTER/WORKSPACE", help="Look only in this source."
-    ),
-    shard: str | None = typer.Option(
-        None,
-        "--shard",
-        metavar="INDEX/COUNT",
-        help="As the sweep of this shard sees it (env JOB_FALLBACK_SHARD_COUNT and "
-        "JOB_COMPLETION_INDEX; default: not sharded).",
-    ),
-    output: Output = OutputOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    run: Annotated[
+        str, typer.Argument(metavar="RUN", callback=_run_argument, help="The run's id or name.")
+    ],
+    source: Annotated[Source | None, source_option("Look only in this source.")] = None,
+    shard: Annotated[
+        Shard | None,
+        shard_option(
+            "As the sweep of this shard sees it (env JOB_FALLBACK_SHARD_COUNT and "
+            "JOB_COMPLETION_INDEX; default: not sharded)."
+        ),
+    ] = None,
+    output: OutputOption = Output.text,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Why a run was (not) moved: a sweep's decision now and its journal.
 
@@ -437,32 +437,22 @@ def explain(
     (no listing, no journal row), 2 bad usage or settings, 3 could
     not run (store or API unreachable, token refused).
     """
-    # Only the pass's warnings (a source not listed, a config skipped) go to stderr: the
-    # explanation is the output.
-    setup_logging("text", logging.WARNING)
-    only = parse_source(source)
-    one_shard = parse_shard(shard)
     settings = settings_from(
-        for_sweep=True,
-        tfy_host=host,
-        database_url=database_url,
-        # The flag stands for both variables, as the sweep's does.
-        job_fallback_shard_count=None if one_shard is None else one_shard.count,
-        job_completion_index=None if one_shard is None else one_shard.index,
+        for_sweep=True, tfy_host=host, database_url=database_url, **shard_settings(shard)
     )
     token = settings.service_token
     if token is None:
         raise fail("TF_SERVICE_API_TOKEN is not set; set it to the token the sweep uses", 2)
     url = require_host(settings)
-    options = sweep_options(settings, dry_run=True, source=only, focus=run)
-    with exit_on_error(), open_store(settings.database_dsn) as store:
+    options = sweep_options(settings, dry_run=True, source=source, focus=run)
+    with opened_store(settings) as store:
         configs = store.configs.list(enabled_only=True)
         result = asyncio.run(_dry_run(settings, token, url, configs, store.journal, options))
         if result.exit_code == 3:
             why = "; ".join(sorted(set(result.source_errors))) or "the API refused the token"
             raise fail(f"could not list the sources: {why}", 3)
         record = _journal_row(store.journal, run, result.sighting)
-    explanation = _explanation(run, settings, result, record, only)
+    explanation = _explanation(run, settings, result, record, source)
     if output == Output.json:
         print_json(explanation)
     else:

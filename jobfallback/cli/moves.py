@@ -8,7 +8,7 @@ needs only the database: nothing here calls the TrueFoundry API.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -20,11 +20,12 @@ from jobfallback.cli.common import (
     echo,
     fail,
     one_of,
+    opened_store,
     print_json,
     print_table,
+    settings_from,
     whole_number,
 )
-from jobfallback.cli.db import opened_store
 from jobfallback.models import RESUMABLE_STATES, MoveRecord, MoveState
 from jobfallback.times import utc_time
 
@@ -33,24 +34,29 @@ app = typer.Typer(
     help="Failed, parked and unfinished moves: list them, show one, retry or abandon it.",
 )
 
-SourceRunIdArgument = typer.Argument(
-    ..., metavar="SOURCE_RUN_ID", help="The source run's id (see `moves list`)."
-)
+SourceRunIdArgument = Annotated[
+    str, typer.Argument(metavar="SOURCE_RUN_ID", help="The source run's id (see `moves list`).")
+]
 
-StateOption = typer.Option(
-    None,
-    "--state",
-    parser=one_of(MoveState),
-    metavar="STATE",
-    help=f"Only moves in this state (repeat for several): {choices(MoveState, ', ')}.",
-)
-LimitOption = typer.Option(
-    50,
-    "--limit",
-    parser=whole_number("a whole number of moves, 1 or more", minimum=1),
-    metavar="N",
-    help="The N most recently updated moves.",
-)
+StateOption = Annotated[
+    list[MoveState] | None,
+    typer.Option(
+        "--state",
+        # The choices in the help: as the metavar they would not fit in 80 columns.
+        parser=one_of(MoveState),
+        metavar="STATE",
+        help=f"Only moves in this state (repeat for several): {choices(MoveState, ', ')}.",
+    ),
+]
+LimitOption = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        parser=whole_number("a whole number of moves, 1 or more", minimum=1),
+        metavar="N",
+        help="The N most recently updated moves.",
+    ),
+]
 
 # What a person may need to look at: everything not settled (done, skipped, abandoned).
 NEEDS_A_LOOK = (*RESUMABLE_STATES, MoveState.PARKED)
@@ -95,13 +101,13 @@ def _attempts(count: int) -> str:
 
 @app.command("list")
 def list_moves(
-    state: list[MoveState] | None = StateOption,
-    all_states: bool = typer.Option(
-        False, "--all", help="Every state, also done, skipped and abandoned moves."
-    ),
-    limit: int = LimitOption,
-    output: Output = OutputOption,
-    database_url: str | None = DatabaseUrlOption,
+    state: StateOption = None,
+    all_states: Annotated[
+        bool, typer.Option("--all", help="Every state, also done, skipped and abandoned moves.")
+    ] = False,
+    limit: LimitOption = 50,
+    output: OutputOption = Output.text,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """List moves, most recently updated first: by default unfinished, failed and parked ones."""
     if state and all_states:
@@ -113,7 +119,7 @@ def list_moves(
         states = tuple(dict.fromkeys(state))
     else:
         states = NEEDS_A_LOOK
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         records = store.journal.history(limit=limit + 1, states=states)
     more, records = len(records) > limit, records[:limit]
     if output is Output.json:
@@ -158,12 +164,12 @@ def _resume_step(record: MoveRecord) -> str | None:
 
 @app.command()
 def show(
-    source_run_id: str = SourceRunIdArgument,
-    output: Output = OutputOption,
-    database_url: str | None = DatabaseUrlOption,
+    source_run_id: SourceRunIdArgument,
+    output: OutputOption = Output.text,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Show every field of one move, and the step it would resume from."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         record = store.journal.require(source_run_id)
     fields: dict[str, Any] = record.model_dump(mode="json", by_alias=True)
     fields["resumeStep"] = _resume_step(record)
@@ -183,11 +189,11 @@ def show(
 
 @app.command()
 def retry(
-    source_run_id: str = SourceRunIdArgument,
-    database_url: str | None = DatabaseUrlOption,
+    source_run_id: SourceRunIdArgument,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Make an unfinished, failed or parked move due now, its attempts counted from zero."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         before = store.journal.require(source_run_id)
         store.journal.retry_now(source_run_id)
     was = f"was {before.state.value}"
@@ -198,11 +204,11 @@ def retry(
 
 @app.command()
 def abandon(
-    source_run_id: str = SourceRunIdArgument,
-    database_url: str | None = DatabaseUrlOption,
+    source_run_id: SourceRunIdArgument,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Give up on a move: the source stays where it is; nothing at the destination changes."""
-    with opened_store(database_url) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         record = store.journal.abandon(source_run_id)
     if record.has_destination_run:
         copy = record.destination_run_name or "a trigger was sent, its run is not known"

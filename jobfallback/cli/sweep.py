@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 import annotated_types
 import typer
@@ -22,12 +22,17 @@ from jobfallback.cli.common import (
     Output,
     OutputOption,
     api_client,
+    choice,
+    choices,
     echo,
     exit_on_error,
+    one_of,
+    opened_store,
     print_json,
     print_table,
     require_host,
     settings_from,
+    whole_number,
 )
 from jobfallback.logs import event, get_logger, json_lines, setup_logging
 from jobfallback.models import MoveState, PlannedMove, SweepReport
@@ -36,7 +41,6 @@ from jobfallback.plan import Source
 from jobfallback.publish import SweepFacts, publish
 from jobfallback.settings import Settings
 from jobfallback.shard import Shard
-from jobfallback.store import open_store
 from jobfallback.sweep import (
     STOPPED_EXIT_CODE,
     Progress,
@@ -57,40 +61,24 @@ class LogFormat(StrEnum):
     text = "text"
 
 
-_Choice = TypeVar("_Choice", bound=StrEnum)
-
-
-def _choice(choices: type[_Choice]) -> dict[str, Any]:
-    """Option arguments taking one of `choices`: shown in --help, and a wrong value is one
-    click-style line naming the flag and the choices (typer's own enum check words its error
-    as pydantic does)."""
-    names = [choice.value for choice in choices]
-
-    def parse(value: str | _Choice) -> _Choice:
-        try:
-            return choices(value)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{value!r} is not one of {', '.join(map(repr, names))}"
-            ) from None
-
-    return {"parser": parse, "metavar": f"[{'|'.join(names)}]"}
-
-
-LogFormatOption = typer.Option(
-    LogFormat.auto,
-    "--log-format",
-    help="auto (text on a terminal, else JSON), json or text.",
-    **_choice(LogFormat),
-)
-SweepOutputOption = typer.Option(
-    None,
-    "--output",
-    "-o",
-    help="text for people, json for scripts; unset: the text table on a terminal, "
-    "nothing otherwise (the logs carry the events).",
-    **_choice(Output),
-)
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        **choice(LogFormat),
+        help="auto (text on a terminal, else JSON), json or text.",
+    ),
+]
+SweepOutputOption = Annotated[
+    Output | None,
+    typer.Option(
+        "--output",
+        "-o",
+        **choice(Output),
+        help="text for people, json for scripts; unset: the text table on a terminal, "
+        "nothing otherwise (the logs carry the events).",
+    ),
+]
 
 
 def _setting_option(name: str, flag: str, help: str, metavar: str = "N") -> Any:
@@ -118,7 +106,6 @@ def _setting_option(name: str, flag: str, help: str, metavar: str = "N") -> Any:
         return value
 
     return typer.Option(
-        None,
         flag,
         metavar=f"{metavar} [{span}]",
         help=f"{help} (env {name.upper()}; default {field.default:g}).",
@@ -136,22 +123,37 @@ def _span(low: tuple[float, bool] | None, high: float | None) -> str:
     return f"{low[0]:g}{sign}x<={high:g}"
 
 
-def parse_shard(value: str | None) -> Shard | None:
-    if value is None:
-        return None
+def _shard(value: str) -> Shard:
     try:
         return Shard.parse(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--shard") from None
+        raise typer.BadParameter(str(exc)) from None
 
 
-def parse_source(value: str | None) -> Source | None:
-    if value is None:
-        return None
+def _source(value: str) -> Source:
     try:
         return Source.parse(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--source") from None
+        raise typer.BadParameter(str(exc)) from None
+
+
+def shard_option(help: str) -> Any:
+    """--shard INDEX/COUNT, as `sweep` and `explain` take it."""
+    return typer.Option("--shard", metavar="INDEX/COUNT", parser=_shard, help=help)
+
+
+def source_option(help: str) -> Any:
+    """--source CLUSTER/WORKSPACE, as `sweep` and `explain` take it."""
+    return typer.Option("--source", metavar="CLUSTER/WORKSPACE", parser=_source, help=help)
+
+
+def shard_settings(shard: Shard | None) -> dict[str, int | None]:
+    """The settings --shard overrides: it stands for both variables, so neither half of the
+    environment's is mixed in."""
+    return {
+        "job_fallback_shard_count": None if shard is None else shard.count,
+        "job_completion_index": None if shard is None else shard.index,
+    }
 
 
 @contextmanager
@@ -398,15 +400,13 @@ def _execute(
     facts: SweepFacts,
 ) -> SweepResult | None:
     """The pass's result, or None when another sweep holds the lock."""
-    with open_store(settings.database_dsn) as store:
+    with opened_store(settings) as store:
         configs = store.configs.list(enabled_only=True)
         facts.configs = configs
 
         async def run() -> SweepResult:
             # A dry run only reads the journal, to show what a real pass would resume.
-            async with api_client(
-                settings, token, host, concurrency=settings.job_fallback_concurrency
-            ) as client:
+            async with api_client(settings, token, host) as client:
                 facts.api = client
                 return await run_pass(
                     client,
@@ -426,100 +426,146 @@ def _execute(
             return asyncio.run(run())
 
 
+_ENABLED_BY_DEFAULT = Settings.model_fields["job_fallback_enabled"].default
+
+
 def sweep(
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Plan only: print what would move; write nothing."
-    ),
-    threshold_minutes: int | None = _setting_option(
-        "job_fallback_stuck_threshold_minutes", "--threshold-minutes", "Stuck threshold in minutes"
-    ),
-    max_moves: int | None = _setting_option(
-        "job_fallback_max_moves",
-        "--max-moves",
-        "Start at most N moves this pass, oldest stuck runs first; the rest wait for the next",
-    ),
-    max_moves_per_destination: int | None = _setting_option(
-        "job_fallback_max_moves_per_destination",
-        "--max-moves-per-destination",
-        "Start at most N moves into one destination workspace this pass",
-    ),
-    max_moves_per_source: int | None = _setting_option(
-        "job_fallback_max_moves_per_source",
-        "--max-moves-per-source",
-        "Start at most N moves out of one source workspace this pass",
-    ),
-    cooldown_minutes: int | None = _setting_option(
-        "job_fallback_cooldown_minutes",
-        "--cooldown-minutes",
-        "Leave a job alone this many minutes after one of its runs was moved",
-    ),
-    max_hops: int | None = _setting_option(
-        "job_fallback_max_hops",
-        "--max-hops",
-        "A run moves on along its fallback chain until it has moved this many times",
-    ),
-    breaker_failure_ratio: float | None = _setting_option(
-        "job_fallback_breaker_failure_ratio",
-        "--breaker-failure-ratio",
-        "Open the circuit breaker when this share of a pass's moves failed",
-        metavar="RATIO",
-    ),
-    breaker_min_moves: int | None = _setting_option(
-        "job_fallback_breaker_min_moves",
-        "--breaker-min-moves",
-        "The circuit breaker judges a pass's failure share once this many of its moves finished",
-    ),
-    breaker_failed_passes: int | None = _setting_option(
-        "job_fallback_breaker_failed_passes",
-        "--breaker-failed-passes",
-        "Open the circuit breaker after this many passes in a row with a failed move",
-    ),
-    breaker_quiet_minutes: int | None = _setting_option(
-        "job_fallback_breaker_quiet_minutes",
-        "--breaker-quiet-minutes",
-        "Close the circuit breaker after this many minutes without a failed move",
-    ),
-    shard: str | None = typer.Option(
-        None,
-        "--shard",
-        metavar="INDEX/COUNT",
-        help="Take only this shard of the source workspaces, e.g. 0/4 (env "
-        "JOB_FALLBACK_SHARD_COUNT, the index from JOB_COMPLETION_INDEX; default: all).",
-    ),
-    source: str | None = typer.Option(
-        None, "--source", metavar="CLUSTER/WORKSPACE", help="Only this source."
-    ),
-    concurrency: int | None = _setting_option(
-        "job_fallback_concurrency", "--concurrency", "API requests in flight"
-    ),
-    enabled: bool | None = typer.Option(
-        None,
-        "--enabled/--disabled",
-        help="Allow or forbid moves for this run (env JOB_FALLBACK_ENABLED; default disabled).",
-    ),
-    http_timeout: float | None = _setting_option(
-        "job_fallback_http_timeout_seconds",
-        "--http-timeout",
-        "Seconds to wait for an API answer",
-        metavar="SECONDS",
-    ),
-    pushgateway_url: str | None = typer.Option(
-        None,
-        "--pushgateway-url",
-        metavar="URL",
-        help="Push this sweep's metrics to this Pushgateway (env JOB_FALLBACK_PUSHGATEWAY_URL).",
-    ),
-    metrics_file: str | None = typer.Option(
-        None,
-        "--metrics-file",
-        metavar="PATH.prom",
-        help="Write this sweep's metrics for node-exporter's textfile collector "
-        "(env JOB_FALLBACK_METRICS_FILE).",
-    ),
-    output: Output | None = SweepOutputOption,
-    log_format: LogFormat = LogFormatOption,
-    host: str | None = HostOption,
-    database_url: str | None = DatabaseUrlOption,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan only: print what would move; write nothing.")
+    ] = False,
+    threshold_minutes: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_stuck_threshold_minutes",
+            "--threshold-minutes",
+            "Stuck threshold in minutes",
+        ),
+    ] = None,
+    max_moves: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_max_moves",
+            "--max-moves",
+            "Start at most N moves this pass, oldest stuck runs first; the rest wait for the next",
+        ),
+    ] = None,
+    max_moves_per_destination: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_max_moves_per_destination",
+            "--max-moves-per-destination",
+            "Start at most N moves into one destination workspace this pass",
+        ),
+    ] = None,
+    max_moves_per_source: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_max_moves_per_source",
+            "--max-moves-per-source",
+            "Start at most N moves out of one source workspace this pass",
+        ),
+    ] = None,
+    cooldown_minutes: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_cooldown_minutes",
+            "--cooldown-minutes",
+            "Leave a job alone this many minutes after one of its runs was moved",
+        ),
+    ] = None,
+    max_hops: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_max_hops",
+            "--max-hops",
+            "A run moves on along its fallback chain until it has moved this many times",
+        ),
+    ] = None,
+    breaker_failure_ratio: Annotated[
+        float | None,
+        _setting_option(
+            "job_fallback_breaker_failure_ratio",
+            "--breaker-failure-ratio",
+            "Open the circuit breaker when this share of a pass's moves failed",
+            metavar="RATIO",
+        ),
+    ] = None,
+    breaker_min_moves: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_breaker_min_moves",
+            "--breaker-min-moves",
+            "The circuit breaker judges a pass's failure share once this many of its moves "
+            "finished",
+        ),
+    ] = None,
+    breaker_failed_passes: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_breaker_failed_passes",
+            "--breaker-failed-passes",
+            "Open the circuit breaker after this many passes in a row with a failed move",
+        ),
+    ] = None,
+    breaker_quiet_minutes: Annotated[
+        int | None,
+        _setting_option(
+            "job_fallback_breaker_quiet_minutes",
+            "--breaker-quiet-minutes",
+            "Close the circuit breaker after this many minutes without a failed move",
+        ),
+    ] = None,
+    shard: Annotated[
+        Shard | None,
+        shard_option(
+            "Take only this shard of the source workspaces, e.g. 0/4 (env "
+            "JOB_FALLBACK_SHARD_COUNT, the index from JOB_COMPLETION_INDEX; default: all)."
+        ),
+    ] = None,
+    source: Annotated[Source | None, source_option("Only this source.")] = None,
+    concurrency: Annotated[
+        int | None,
+        _setting_option("job_fallback_concurrency", "--concurrency", "API requests in flight"),
+    ] = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option(
+            "--enabled/--disabled",
+            help="Allow or forbid moves for this run (env JOB_FALLBACK_ENABLED; default "
+            f"{'enabled' if _ENABLED_BY_DEFAULT else 'disabled'}).",
+        ),
+    ] = None,
+    http_timeout: Annotated[
+        float | None,
+        _setting_option(
+            "job_fallback_http_timeout_seconds",
+            "--http-timeout",
+            "Seconds to wait for an API answer",
+            metavar="SECONDS",
+        ),
+    ] = None,
+    pushgateway_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pushgateway-url",
+            metavar="URL",
+            help="Push this sweep's metrics to this Pushgateway "
+            "(env JOB_FALLBACK_PUSHGATEWAY_URL).",
+        ),
+    ] = None,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-file",
+            metavar="PATH.prom",
+            help="Write this sweep's metrics for node-exporter's textfile collector "
+            "(env JOB_FALLBACK_METRICS_FILE).",
+        ),
+    ] = None,
+    output: SweepOutputOption = None,
+    log_format: LogFormatOption = LogFormat.auto,
+    host: HostOption = None,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Run one pass: move runs stuck in CREATED to their fallback destination, then exit.
 
@@ -528,8 +574,6 @@ def sweep(
     refused), 143 stopped by SIGTERM (what it did is reported; the next pass resumes the rest).
     """
     setup_logging(log_format.value)
-    only = parse_source(source)
-    one_shard = parse_shard(shard)
     settings = settings_from(
         for_sweep=True,
         tfy_host=host,
@@ -549,9 +593,7 @@ def sweep(
         job_fallback_breaker_min_moves=breaker_min_moves,
         job_fallback_breaker_failed_passes=breaker_failed_passes,
         job_fallback_breaker_quiet_minutes=breaker_quiet_minutes,
-        # The flag stands for both variables, so neither half of the environment's is mixed in.
-        job_fallback_shard_count=None if one_shard is None else one_shard.count,
-        job_completion_index=None if one_shard is None else one_shard.index,
+        **shard_settings(shard),
     )
     event(
         log,
@@ -568,7 +610,7 @@ def sweep(
     stop = Stop()
     with _stopping_on_sigterm(stop) as summary_out:
         try:
-            code = _sweep(settings, facts, stop, output, dry_run, only)
+            code = _sweep(settings, facts, stop, output, dry_run, source)
         except typer.Exit as done:
             code = done.exit_code
         except Exception:  # a bug: one event with its traceback, never a bare traceback
@@ -650,15 +692,31 @@ _COUNT_CAP = 10_000  # `history --state S` with none: the moves in other states,
 
 
 def history(
-    limit: int = typer.Option(50, "--limit", min=1, help="Newest N moves."),
-    state: MoveState | None = typer.Option(None, "--state", help="Only moves in this state."),
-    output: Output = OutputOption,
-    database_url: str | None = DatabaseUrlOption,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            parser=whole_number("a whole number of moves, 1 or more", minimum=1),
+            metavar="N",
+            help="Newest N moves.",
+        ),
+    ] = 50,
+    state: Annotated[
+        MoveState | None,
+        typer.Option(
+            "--state",
+            # The choices in the help: as the metavar they would not fit in 80 columns.
+            parser=one_of(MoveState),
+            metavar="STATE",
+            help=f"Only moves in this state: {choices(MoveState, ', ')}.",
+        ),
+    ] = None,
+    output: OutputOption = Output.text,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """List the move journal: what moved where, when, its state and any error."""
-    settings = settings_from(database_url=database_url)
     others = 0
-    with exit_on_error(), open_store(settings.database_dsn) as store:
+    with opened_store(settings_from(database_url=database_url)) as store:
         records = store.journal.history(limit=limit, states=None if state is None else (state,))
         if not records and state is not None and output != Output.json:
             others = len(store.journal.history(limit=_COUNT_CAP))

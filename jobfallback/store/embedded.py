@@ -177,8 +177,8 @@ def embedded_server(directory: Path, *, delete: bool = False) -> Iterator[str]:
     cluster.join()
     try:
         if first_start:
-            # A warning: Python's last resort prints warnings even where a command set up no
-            # logging, and a sweep meant for DATABASE_URL must not go on here unnoticed.
+            # A warning (every command shows warnings): a sweep meant for DATABASE_URL must not
+            # go on here unnoticed.
             event(
                 log,
                 logging.WARNING,

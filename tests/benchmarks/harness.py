@@ -11,10 +11,7 @@ import json
 import os
 import selectors
 import subprocess
-import sys
 import tempfile
-import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -24,10 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from jobfallback.store.embedded import embedded_server
+from tests.fixtures import cli
+from tests.fixtures.cli import CLI as CLI  # re-exported: shard_bench starts its shards with it
 from tests.fixtures.db import TEST_DATABASE_ENV, create_database, drop_database
 from tests.fixtures.guard_rails import NO_GUARD_RAILS
 
-CLI = [sys.executable, "-m", "jobfallback"]
 THRESHOLD_MINUTES = 60
 
 
@@ -60,7 +58,9 @@ def _first_line(stream: IO[str], timeout: float) -> str:
 def sandbox(fleet: str, *, latency_ms: float, seed: int) -> Iterator[Sandbox]:
     """`jobfallback sandbox serve --fleet ...` in its own process, stopped on exit."""
     args = ["sandbox", "serve", "--fleet", fleet, "--latency-ms", str(latency_ms)]
-    server = subprocess.Popen([*CLI, *args, "--seed", str(seed)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        cli.command([*args, "--seed", str(seed)]), stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         first = dict(part.split("=", 1) for part in _first_line(server.stdout, 120).split())
@@ -111,44 +111,12 @@ class Finished:
     stderr: str
 
 
-def _peak_rss_kib(pid: int, done: threading.Event, peak: list[int]) -> None:
-    """Poll the child's high-water mark (VmHWM) until it exits. Not wait4's ru_maxrss: Linux
-    carries a forked child's pre-exec peak over exec, so the child would inherit this (large)
-    process's RSS."""
-    status = Path(f"/proc/{pid}/status")
-    while not done.wait(0.05):
-        try:
-            text = status.read_text()
-        except OSError:
-            return
-        for line in text.splitlines():
-            if line.startswith("VmHWM:"):
-                peak[0] = max(peak[0], int(line.split()[1]))
-
-
 def run_cli(args: list[str], env: dict[str, str], *, timeout: float) -> Finished:
-    """Run the CLI once, measuring its wall time and peak RSS."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        child = subprocess.Popen([*CLI, *args], env=env, stdout=out, stderr=err, text=True)
-        exited, peak = threading.Event(), [0]
-        poller = threading.Thread(target=_peak_rss_kib, args=(child.pid, exited, peak))
-        poller.start()
-        try:
-            exit_code = child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-            raise TimeoutError(
-                f"jobfallback {' '.join(args)} killed after {timeout:.0f}s"
-            ) from None
-        finally:
-            exited.set()
-            poller.join()
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        return Finished(exit_code, wall, peak[0] / 1024, out.read(), err.read())
+    """Run the CLI once (tests/fixtures/cli.py), measuring its wall time and peak RSS."""
+    done = cli.run(*args, env=env, timeout=timeout, measure_rss=True)
+    if done.timed_out:
+        raise TimeoutError(f"jobfallback {' '.join(args)} killed after {timeout:.0f}s")
+    return Finished(done.returncode, done.seconds, done.peak_rss_mb, done.stdout, done.stderr)
 
 
 # Variables the CLI reads: the benchmark sets each one it needs and inherits none.

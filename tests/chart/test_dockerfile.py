@@ -148,6 +148,18 @@ def test_build_context_is_an_allow_list() -> None:
         "!requirements/build.txt",
         "!jobfallback/",
     } <= set(lines)
+    # The sandbox is its own distribution: nothing of it reaches the image.
+    assert "sandbox/" in lines
+    assert not [line for line in lines if line.startswith("!") and "sandbox" in line]
+
+
+def test_the_image_installs_the_product_only(stages: list[Stage]) -> None:
+    builder, final = stages
+    copied = " ".join(builder.args("COPY"))
+    assert "sandbox" not in copied
+    (install,) = final.args("RUN")
+    assert "/dist/jobfallback-*.whl" in install
+    assert "[" not in install.split("--find-links=/dist", 1)[1].split("&&")[0]  # no extras
 
 
 def test_hadolint_is_clean() -> None:

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.chart
 
 PYPROJECT: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())
 PROJECT: dict[str, Any] = PYPROJECT["project"]
+# The sandbox's own distribution (the product's `sandbox` extra).
+SANDBOX: dict[str, Any] = tomllib.loads((REPO / "sandbox" / "pyproject.toml").read_text())
 LOCKS = REPO / "requirements"
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")
 
@@ -82,7 +84,7 @@ def test_packaging_metadata() -> None:
     assert PROJECT["license-files"] == ["LICENSE"]
     assert "Apache License" in (REPO / "LICENSE").read_text()
     # Development tools are a dependency group, never a published extra.
-    assert set(PROJECT["optional-dependencies"]) == {"embedded"}
+    assert set(PROJECT["optional-dependencies"]) == {"embedded", "sandbox"}
     assert {"Homepage", "Source", "Issues"} <= set(PROJECT["urls"])
     # PEP 639: the license expression replaces License :: classifiers.
     assert not [c for c in PROJECT["classifiers"] if c.startswith("License ::")]
@@ -99,3 +101,31 @@ def test_lower_bounds_exclude_releases_with_known_advisories() -> None:
     assert floors["h11"].contains("0.16.0")
     assert not floors["idna"].contains("3.6")
     assert not floors["certifi"].contains("2024.6.2")
+
+
+def test_the_sandbox_is_its_own_distribution_under_the_same_version() -> None:
+    sandbox = SANDBOX["project"]
+    assert sandbox["name"] == "jobfallback-sandbox"
+    assert sandbox["version"] == PROJECT["version"]
+    assert sandbox["license"] == PROJECT["license"]
+    assert sandbox["scripts"] == {"jobfallback-sandbox": "jobfallback_sandbox.cli:main"}
+    extra = [Requirement(text) for text in PROJECT["optional-dependencies"]["sandbox"]]
+    assert [canonicalize_name(r.name) for r in extra] == ["jobfallback-sandbox"]
+    assert not [r for r in map(Requirement, sandbox["dependencies"]) if "jobfallback" in r.name]
+    # The product's wheel leaves the sandbox and its scenarios out.
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["include"] == ["jobfallback", "jobfallback.*"]
+    assert not [p for p in setuptools["package-data"]["jobfallback"] if "sandbox" in p]
+    assert SANDBOX["tool"]["setuptools"]["package-data"]["jobfallback_sandbox"] == [
+        "py.typed",
+        "scenarios/*.yaml",
+    ]
+
+
+def test_the_locks_pin_the_sandboxs_dependencies() -> None:
+    """`make lock` resolves the product only: the sandbox must need nothing more (its own
+    dependencies, on the versions the tests run)."""
+    product = {canonicalize_name(Requirement(t).name) for t in PROJECT["dependencies"]}
+    needed = SANDBOX["project"]["dependencies"]
+    assert {canonicalize_name(Requirement(t).name) for t in needed} <= product
+    assert_pinned(needed, LOCKS / "dev.txt")

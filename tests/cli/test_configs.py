@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -275,10 +276,12 @@ def test_without_database_url_a_real_process_uses_the_embedded_server() -> None:
             [*command, "add", *ADD], env=env, capture_output=True, text=True, timeout=120
         )
         assert first.returncode == 0, first.stderr
-        # No logging is set up by `configs`: Python's last resort prints the warning's message.
-        assert first.stderr == (
-            "started an embedded PostgreSQL (set DATABASE_URL to use your own server)\n"
-        )
+        # Every command's events are text lines with their fields, as a sweep's are.
+        assert re.fullmatch(
+            r"\d\d:\d\d:\d\d WARNING started an embedded PostgreSQL "
+            r"\(set DATABASE_URL to use your own server\) pgdata=\S+\n",
+            first.stderr,
+        ), first.stderr
         second = subprocess.run(
             [*command, "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
         )

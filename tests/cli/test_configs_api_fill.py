@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jobfallback.cli import app, configs_api
-from jobfallback.sandbox import SandboxServer
+from jobfallback_sandbox import SandboxServer
 from tests.e2e import harness
 from tests.e2e.harness import CLI, EnvOverrides, Jobfallback, Result
 

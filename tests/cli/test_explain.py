@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from jobfallback.models import RunStatus
-from jobfallback.sandbox import SandboxState
 from jobfallback.shard import shard_of
 from jobfallback.store import open_store
+from jobfallback_sandbox import SandboxState
 from tests.cli.test_sweep_cli import NO_DATABASE
 from tests.e2e import harness
 from tests.e2e.harness import Jobfallback, Result

@@ -52,7 +52,7 @@ def test_help_imports_no_command_module() -> None:
 
 
 def test_sweep_loads_only_its_own_command_module() -> None:
-    others = ("jobfallback.cli.configs", "jobfallback.cli.sandbox", "jobfallback.sandbox", "yaml")
+    others = ("jobfallback.cli.configs", "jobfallback.cli.sandbox", "jobfallback_sandbox", "yaml")
     assert loaded_by(["sweep", "--help"], others) == []
     # The probe can see: the sweep's own module is there.
     assert loaded_by(["sweep", "--help"], ("jobfallback.cli.sweep",)) == ["jobfallback.cli.sweep"]

@@ -117,8 +117,8 @@ def test_a_trigger_whose_answer_is_unknown_waits_out_the_settle_window(jf: Jobfa
     [
         (["--shard", "4/4"], "--shard", "INDEX 0 to COUNT-1"),
         (["--shard", "first"], "--shard", "expected INDEX/COUNT"),
-        (["--log-format", "xml"], "--log-format", "'auto', 'json', 'text'"),
-        (["--output", "xml"], "--output", "'text', 'json'"),
+        (["--log-format", "xml"], "--log-format", "'xml' is not one of auto, json, text"),
+        (["--output", "xml"], "--output", "'xml' is not one of text, json"),
         (
             ["--breaker-failure-ratio", "0"],
             "--breaker-failure-ratio",

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from truefoundry_sdk.core.pydantic_utilities import parse_obj_as
 
-from jobfallback.sandbox import PROFILES, SandboxServer
+from jobfallback_sandbox import PROFILES, SandboxServer
 from tests.fixtures.sandbox import PROFILE_SETS
 from tests.sandbox.conftest import api_client
 

@@ -11,8 +11,8 @@ import pydantic
 import pytest
 import truefoundry_sdk as tfy
 
-from jobfallback.sandbox import SandboxServer, SandboxState
-from jobfallback.sandbox.api import ENDPOINTS
+from jobfallback_sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox.api import ENDPOINTS
 from tests.contract.conftest import CONTRACT_PROFILE_IDS, CONTRACT_PROFILE_SETS, vendor
 
 pytestmark = pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import truefoundry_sdk as tfy
 from truefoundry_sdk.errors import ExpectationFailedError, NotFoundError
 
-from jobfallback.sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox import SandboxServer, SandboxState
 from tests.contract.conftest import CONTRACT_PROFILE_IDS, CONTRACT_PROFILE_SETS
 
 pytestmark = pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 import truefoundry_sdk as tfy
 
-from jobfallback.sandbox.vendor import SHAPES
+from jobfallback_sandbox.vendor import SHAPES
 
 MODEL_OF_KIND: dict[str, type[pydantic.BaseModel]] = {
     "subject": tfy.Subject,

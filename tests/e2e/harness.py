@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -27,15 +26,16 @@ import pytest
 
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, MoveRecord, RunStatus
 from jobfallback.move import LABEL_SOURCE_JOB, LABEL_SOURCE_RUN
-from jobfallback.sandbox import SandboxServer, SandboxState
-from jobfallback.sandbox.state import Obj
 from jobfallback.store import open_store, parse_import
 from jobfallback.store.lock import SWEEP_LOCK_KEY, sweep_lock
+from jobfallback_sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox.state import Obj
+from tests.fixtures import cli
+from tests.fixtures.cli import CLI as CLI  # re-exported: tests/cli uses it
 from tests.fixtures.copies import copies_by_source, copies_of
 from tests.fixtures.guard_rails import NO_GUARD_RAILS
 from tests.fixtures.secrets import assert_no_secrets, register_secret
 
-CLI = (sys.executable, "-m", "jobfallback")
 EnvOverrides = Mapping[str, str | None]  # None removes the variable
 WRITES = ("put_app", "trigger", "terminate")
 # The demo scenario: the three runs its configs make stuck, and where they go.
@@ -140,24 +140,21 @@ class Jobfallback:
                 env[name] = value
         return env
 
-    def start(self, *args: str, env: EnvOverrides | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [*CLI, *args],
-            env=self.env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def start(
+        self, *args: str, env: EnvOverrides | None = None, stdin: int | IO[Any] | None = None
+    ) -> cli.Running:
+        """The CLI started (tests/fixtures/cli.py): its `pid` for signals, `poll()`."""
+        return cli.start(*args, env=self.env(env), stdin=stdin)
 
-    def finish(self, process: subprocess.Popen[str], timeout: float = 60) -> Result:
-        command = " ".join(map(str, process.args[len(CLI) :]))  # type: ignore[index]
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
+    def finish(self, process: cli.Running | subprocess.Popen[str], timeout: float = 60) -> Result:
+        """Wait for a process `start` started (or one a test started with `CLI` itself)."""
+        if isinstance(process, subprocess.Popen):
+            process = cli.Running.of(process)
+        done = process.finish(timeout)
+        command, stdout, stderr = done.command, done.stdout, done.stderr
+        if done.timed_out:
             pytest.fail(f"{command} did not finish in {timeout}s; stderr: {stderr[-2000:]}")
-        result = Result(command, process.returncode, stdout, stderr)
+        result = Result(command, done.returncode, stdout, stderr)
         assert_no_secrets(stdout, f"the stdout of `jobfallback {command}`")
         assert_no_secrets(stderr, f"the stderr of `jobfallback {command}`")
         assert "Traceback" not in stderr, result

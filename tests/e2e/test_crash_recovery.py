@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from typing import Literal
 
 import pytest
 
 from jobfallback.models import MoveState
-from jobfallback.sandbox import HookContext
+from jobfallback_sandbox import HookContext
 from tests.e2e.harness import STUCK, Jobfallback
+from tests.fixtures import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def test_a_killed_sweep_is_finished_by_the_next(
     when: Literal["before", "after"],
     unfinished: MoveState,
 ) -> None:
-    sweeps: list[subprocess.Popen[str]] = []
+    sweeps: list[cli.Running] = []
 
     def kill_the_sweep(ctx: HookContext) -> None:
         if ctx.call_index != 0:

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from jobfallback.models import MoveState, RunStatus
-from jobfallback.sandbox import HookContext, SandboxError, SandboxState
-from jobfallback.sandbox.profiles import IGNORE_OFFSET
-from jobfallback.sandbox.vendor import served
+from jobfallback_sandbox import HookContext, SandboxError, SandboxState
+from jobfallback_sandbox.profiles import IGNORE_OFFSET
+from jobfallback_sandbox.vendor import served
 from tests.e2e.harness import DESTINATION_WS, STUCK, Jobfallback, Result
 
 pytestmark = pytest.mark.e2e

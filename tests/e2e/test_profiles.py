@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobfallback.models import RunStatus
-from jobfallback.sandbox import PROFILES, SandboxServer, generate_fleet
+from jobfallback_sandbox import PROFILES, SandboxServer, generate_fleet
 from tests.e2e.harness import NOT_STUCK, STUCK, Jobfallback
 from tests.fixtures.sandbox import PROFILE_SETS
 from tests.fixtures.secrets import assert_no_secrets

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jobfallback.models import RunStatus
-from jobfallback.sandbox import HookContext, SandboxState
+from jobfallback_sandbox import HookContext, SandboxState
 from tests.e2e.harness import NOT_STUCK, STUCK, Jobfallback
 
 pytestmark = pytest.mark.e2e

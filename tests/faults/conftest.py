@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from jobfallback.sandbox import SandboxServer
+from jobfallback_sandbox import SandboxServer
 from tests.faults.harness import (
     converged,
     fleet,

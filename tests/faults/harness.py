@@ -7,16 +7,16 @@ import inspect
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobfallback.models import MoveState, RunStatus
-from jobfallback.sandbox import SandboxServer, SandboxState, ServerProfile, generate_fleet
-from jobfallback.sandbox.scenarios import DESTINATION_CLUSTER
 from jobfallback.store import open_store, parse_import
 from jobfallback.truefoundry import TrueFoundryClient
+from jobfallback_sandbox import SandboxServer, SandboxState, ServerProfile, generate_fleet
+from jobfallback_sandbox.scenarios import DESTINATION_CLUSTER
+from tests.fixtures import cli
 from tests.fixtures.copies import copies_by_source
 from tests.fixtures.guard_rails import NO_GUARD_RAILS
 from tests.fixtures.secrets import assert_no_secrets
@@ -164,21 +164,18 @@ def sweep_env(server: SandboxServer, database_url: str, **extra: str) -> dict[st
     }
 
 
-def start_sweep(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobfallback", "sweep", "--output", "json", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def start_sweep(env: dict[str, str], *args: str) -> cli.Running:
+    return cli.start("sweep", "--output", "json", *args, env=env)
 
 
-def finish(process: subprocess.Popen[str]) -> SweepRun:
-    stdout, stderr = process.communicate(timeout=SWEEP_TIMEOUT)
+def finish(process: cli.Running) -> SweepRun:
+    done = process.finish(SWEEP_TIMEOUT)
+    if done.timed_out:
+        raise subprocess.TimeoutExpired(cli.command(done.args), SWEEP_TIMEOUT)
+    stdout, stderr = done.stdout, done.stderr
     assert_no_secrets(stdout + stderr, "the sweep's output")
     assert "Traceback" not in stderr, stderr[-3000:]
-    return SweepRun(process.returncode, stdout, stderr)
+    return SweepRun(done.returncode, stdout, stderr)
 
 
 def sweep(env: dict[str, str], *args: str) -> SweepRun:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jobfallback.sandbox import FAULT_KINDS, SandboxServer
+from jobfallback_sandbox import FAULT_KINDS, SandboxServer
 from tests.faults.conftest import FLEET_SEED
 from tests.faults.harness import (
     converged,

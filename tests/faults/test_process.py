@@ -7,7 +7,7 @@ import socket
 
 import psycopg
 
-from jobfallback.sandbox import HookContext, SandboxServer
+from jobfallback_sandbox import HookContext, SandboxServer
 from tests.faults.harness import (
     assert_invariants,
     converged,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from jobfallback.models import MoveState, RunStatus
-from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
+from jobfallback_sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from tests.faults.harness import (
     SweepRun,
     assert_invariants,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from jobfallback.sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox import SandboxServer, SandboxState
 from tests.fixtures import secrets
 from tests.fixtures.secrets import assert_no_secrets, leaked, register_secret
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobfallback.sandbox import SandboxServer
+from jobfallback_sandbox import SandboxServer
 from tests.faults.harness import (
     assert_invariants,
     fleet,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,11 +17,12 @@ import pytest
 
 from jobfallback.models import FallbackConfigSpec, MoveState
 from jobfallback.move import MovePolicy
-from jobfallback.sandbox import HookContext, SandboxServer, SandboxState
 from jobfallback.store import Store
 from jobfallback.sweep import STOPPED_EXIT_CODE, Stop, SweepOptions, run_pass
 from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient
+from jobfallback_sandbox import HookContext, SandboxServer, SandboxState
 from tests.e2e.harness import STUCK, Jobfallback
+from tests.fixtures.cli import Running
 from tests.ops.receiver import Receiver
 from tests.ops.series import parse, value
 from tests.ops.test_json_logs import assert_ends_with_its_summary, json_lines
@@ -33,7 +33,7 @@ HOLD_SECONDS = 20  # far longer than the stop may take: the stop must not wait f
 def test_sigterm_stops_the_pass_reports_publishes_and_the_next_pass_resumes_once(
     jf: Jobfallback, pushgateway: Receiver, tmp_path: Path
 ) -> None:
-    sweeps: list[subprocess.Popen[str]] = []
+    sweeps: list[Running] = []
     release, held_done = threading.Event(), threading.Event()
 
     def stop_the_sweep_mid_trigger(ctx: HookContext) -> None:
@@ -127,7 +127,7 @@ def test_sigterm_before_the_pass_ends_the_sweep_with_143_and_its_summary(
 ) -> None:
     """A stop that comes while the first source is listed: nothing starts, the summary says
     so, and nothing was written."""
-    sweeps: list[subprocess.Popen[str]] = []
+    sweeps: list[Running] = []
 
     def stop_at_the_first_listing(ctx: HookContext) -> None:
         if ctx.call_index == 0:

@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from jobfallback.metrics import write_textfile
 from jobfallback.move import Outcome
 from jobfallback.plan import Hold
-from jobfallback.sandbox.server import HookContext
-from jobfallback.sandbox.state import SandboxError
 from jobfallback.shard import Shard
 from jobfallback.store.lock import sweep_lock
+from jobfallback_sandbox.server import HookContext
+from jobfallback_sandbox.state import SandboxError
 from tests.cli.test_sweep_cli import NO_DATABASE
 from tests.e2e.harness import EnvOverrides, Jobfallback, Result
 from tests.ops.receiver import Receiver

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jobfallback.sandbox import SandboxServer
+from jobfallback_sandbox import SandboxServer
 
 
 def api_client(server: SandboxServer) -> httpx.Client:

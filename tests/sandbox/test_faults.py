@@ -9,7 +9,7 @@ from contextlib import suppress
 import httpx
 import pytest
 
-from jobfallback.sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox import SandboxServer, SandboxState
 from tests.sandbox.conftest import api_client, raw_connection, raw_get
 
 TRIGGER = {"applicationId": "app-nightly-report", "metadata": {"job_run_name_alias": "fb-1"}}

@@ -1,4 +1,4 @@
-"""Server profiles: each one really behaves as documented (jobfallback.sandbox docstring)."""
+"""Server profiles: each one really behaves as documented (jobfallback_sandbox docstring)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jobfallback.sandbox import PROFILES, SandboxServer, SandboxState, ServerProfile, load_scenario
-from jobfallback.sandbox.vendor import unknown_fields
+from jobfallback_sandbox import PROFILES, SandboxServer, SandboxState, ServerProfile, load_scenario
+from jobfallback_sandbox.vendor import unknown_fields
 from tests.sandbox.conftest import api_client
 
 RUNS = "/jobs/app-nightly-report/runs"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import truefoundry_sdk as tfy
 
-from jobfallback.sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox import SandboxServer, SandboxState
 from tests.contract.conftest import vendor
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobfallback.errors import UsageError
 from jobfallback.models import FallbackConfigSpec
-from jobfallback.sandbox import SandboxState, fleet_configs, generate_fleet, load_scenario
+from jobfallback_sandbox import (
+    SandboxState,
+    ScenarioError,
+    fleet_configs,
+    generate_fleet,
+    load_scenario,
+)
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -106,12 +113,12 @@ def test_a_scenario_file_in_json(tmp_path: Path) -> None:
 def test_bad_scenario_files_name_the_problem(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ScenarioError, match=message):
         load_scenario(str(path))
 
 
 def test_unknown_scenario_names_the_built_ins() -> None:
-    with pytest.raises(UsageError, match=r"built-in \(demo\)"):
+    with pytest.raises(ScenarioError, match=r"built-in \(demo\)"):
         load_scenario("no-such-scenario")
 
 
@@ -192,3 +199,65 @@ def test_fleet_configs_cover_every_source_round_robin() -> None:
 def test_fleet_rejects_bad_sizes(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         generate_fleet(**{"workspaces": 1, "jobs_per_workspace": 1, **kwargs})
+
+
+def test_configs_are_what_the_products_export_writes() -> None:
+    """The sandbox checks configs itself (it imports nothing of jobfallback's); what it hands
+    on is exactly the product's file entry for the same config."""
+    states = [load_scenario("demo"), generate_fleet(workspaces=3, jobs_per_workspace=1)]
+    for state in states:
+        for raw in state.configs:
+            assert FallbackConfigSpec.model_validate(raw).file_entry() == raw
+
+
+def test_scenario_configs_are_normalised_like_the_product() -> None:
+    raw = {
+        "name": " excluding ",
+        "sourceClusterId": "c1",
+        "sourceWorkspaceId": "w1",
+        "destinationClusterId": "c1",
+        "destinationWorkspaceId": "w2",
+        "priority": 0,
+        "enabled": False,
+        "stuckThresholdMinutes": 30,
+        "excludeJobIds": ["j2", "j1", "j2"],
+        "manifestPatch": {"env": {"A": "1"}},
+    }
+    state = load_scenario_text(f"clusters: [c1]\nworkspaces: []\nconfigs: [{json.dumps(raw)}]")
+    (entry,) = state.configs
+    assert entry == FallbackConfigSpec.model_validate(raw).file_entry()
+    assert entry["name"] == "excluding"
+    assert entry["excludeJobIds"] == ["j1", "j2"]
+    assert "priority" not in entry
+
+
+_CONFIG = (
+    "{sourceClusterId: c1, sourceWorkspaceId: w1, destinationClusterId: c1, "
+    "destinationWorkspaceId: w2"
+)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (_CONFIG + ", colour: red}", "configs.0.colour: not a config field"),
+        ("{sourceClusterId: c1}", "configs.0.sourceWorkspaceId: required"),
+        (_CONFIG + ", name: '  '}", "configs.0.name: must not be empty"),
+        (_CONFIG + ", priority: 1001}", "configs.0.priority: must be a whole number"),
+        (_CONFIG + ", stuckThresholdMinutes: true}", "stuckThresholdMinutes: must be a whole"),
+        (_CONFIG + ", enabled: maybe}", "configs.0.enabled: must be true or false"),
+        (_CONFIG + ", sourceJobId: j, excludeJobIds: [k]}", "only a generic config"),
+        (_CONFIG + ", manifestPatch: [1]}", "configs.0.manifestPatch: must be a mapping"),
+        ("[not, a, mapping]", "configs.0: must be a mapping"),
+    ],
+)
+def test_bad_scenario_configs_name_the_key(config: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario_text(f"clusters: [c1]\nworkspaces: []\nconfigs: [{config}]")
+
+
+def load_scenario_text(text: str) -> SandboxState:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "scenario.yaml"
+        path.write_text(text)
+        return load_scenario(str(path))

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
+from jobfallback_sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from tests.sandbox.conftest import api_client, raw_connection, raw_get
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import truefoundry_sdk as tfy
 
-from jobfallback.sandbox import SandboxState
+from jobfallback_sandbox import SandboxState
 from tests.contract.conftest import vendor
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from jobfallback.sandbox import SandboxServer, SandboxState
-from jobfallback.sandbox.server import HookContext
-from jobfallback.sandbox.state import SandboxError
 from jobfallback.truefoundry.client import MAX_BODY_BYTES
+from jobfallback_sandbox import SandboxServer, SandboxState
+from jobfallback_sandbox.server import HookContext
+from jobfallback_sandbox.state import SandboxError
 from tests.e2e.harness import STUCK, Jobfallback, secret_url
 from tests.security.cli import Run, clean_env, run_cli
 from tests.security.servers import dripping, fixed, hostile_server, huge_body

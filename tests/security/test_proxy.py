@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobfallback.sandbox import SandboxServer
+from jobfallback_sandbox import SandboxServer
 from tests.security.cli import clean_env, run_cli
 from tests.security.servers import RecordingProxy
 

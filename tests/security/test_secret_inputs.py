@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from jobfallback.redact import scrub
-from jobfallback.sandbox import SandboxServer
 from jobfallback.settings import load_settings
 from jobfallback.truefoundry.errors import transport_error
+from jobfallback_sandbox import SandboxServer
 from tests.fixtures.secrets import leaked, register_secret
 from tests.security.cli import clean_env, run_cli
 

@@ -33,11 +33,12 @@ from jobfallback.move import (
     Outcome,
     preview,
 )
-from jobfallback.sandbox import HookContext, SandboxError, SandboxServer
 from jobfallback.store import Claim, Store
 from jobfallback.store.lock import LockLost
 from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient, run_alias
-from tests.core.test_move import (
+from jobfallback_sandbox import HookContext, SandboxError, SandboxServer
+from tests.fixtures.copies import copies_of
+from tests.test_move import (
     DESTINATION_FQN,
     DESTINATION_WS,
     JOB,
@@ -59,7 +60,6 @@ from tests.core.test_move import (
     source_manifest,
     source_status,
 )
-from tests.fixtures.copies import copies_of
 
 pytestmark = pytest.mark.anyio
 
@@ -716,21 +716,6 @@ async def test_a_resumed_row_whose_put_answer_was_lost_adopts_its_version_and_tr
     assert sandbox.request_counts["list_runs"] == 0
 
 
-async def test_a_404_on_the_source_while_its_copy_exists_keeps_the_copy_and_says_why(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
-) -> None:
-    def not_found_once(ctx: HookContext) -> None:
-        if ctx.call_index == 1:  # the re-read before terminate (0 was the test's own read)
-            raise SandboxError(404, "run not found (one-off)", "NOT_FOUND")
-
-    sandbox.add_hook("get_run", not_found_once)
-    async with connected(sandbox) as client:
-        outcome = await mover(client, store).move(await plan(client, config))
-    row = says_why(outcome, store, Outcome.FAILED, MoveState.FAILED)
-    assert "copy exists" in outcome.detail
-    assert row.destination_run_name is not None
-
-
 # ------------------------------------------------------------------ the trigger and its look-up
 
 
@@ -921,35 +906,6 @@ async def test_a_terminate_whose_answer_was_lost_keeps_its_mark_and_the_copy(
     assert copy["status"] == RunStatus.RUNNING
 
 
-@pytest.mark.parametrize(
-    ("source_now", "terminate_sent", "kind", "state", "says"),
-    [
-        (RunStatus.TERMINATED, False, Outcome.MOVED, MoveState.DONE, RunStatus.TERMINATED),
-        (RunStatus.RUNNING, True, Outcome.PARKED, MoveState.PARKED, "moves abandon"),
-        (RunStatus.UNKNOWN, False, Outcome.WAITING, MoveState.WAITING, RunStatus.UNKNOWN),
-    ],
-)
-async def test_a_source_that_left_created_after_the_copy_is_settled_saying_why(
-    sandbox: SandboxServer,
-    store: Store,
-    config: FallbackConfig,
-    source_now: str,
-    terminate_sent: bool,
-    kind: Outcome,
-    state: MoveState,
-    says: str,
-) -> None:
-    async with connected(sandbox) as client:
-        record, copy = await resumed_with_copy(
-            sandbox, store, config, client, terminate_sent=terminate_sent
-        )
-        sandbox.state.set_run_status(SOURCE_ID, source_now)
-        outcome = await mover(client, store).resume(record, config)
-    says_why(outcome, store, kind, state)
-    assert says in outcome.detail
-    assert sandbox.state.run(copy["id"])["status"] == RunStatus.RUNNING  # type: ignore[index]
-
-
 async def test_a_source_that_failed_on_its_own_leaves_the_job_to_the_copy(
     sandbox: SandboxServer, store: Store, config: FallbackConfig
 ) -> None:
@@ -962,19 +918,6 @@ async def test_a_source_that_failed_on_its_own_leaves_the_job_to_the_copy(
     (copy,) = copies(sandbox.state)
     assert copy["status"] == RunStatus.RUNNING
     assert sandbox.request_counts["terminate"] == 0
-
-
-async def test_a_source_that_started_on_its_own_stops_the_copy_saying_why(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
-) -> None:
-    async with connected(sandbox) as client:
-        record, _ = await resumed_with_copy(sandbox, store, config, client)
-        sandbox.state.set_run_status(SOURCE_ID, RunStatus.SCHEDULED)
-        outcome = await mover(client, store).resume(record, config)
-    says_why(outcome, store, Outcome.SKIPPED, MoveState.SKIPPED)
-    assert f"source run is {RunStatus.SCHEDULED}" in outcome.detail
-    (copy,) = copies(sandbox.state)
-    assert copy["status"] == RunStatus.TERMINATION_REQUESTED
 
 
 async def test_a_copy_that_refuses_to_stop_while_running_is_retried_not_reported_stopped(

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from jobfallback.sandbox.api import ENDPOINTS, WRITE_ENDPOINTS, RawReply
+from jobfallback_sandbox.api import ENDPOINTS, WRITE_ENDPOINTS, RawReply
 
 FAULT_KINDS = ("500", "502", "503", "429", "timeout", "reset", "badjson", "wrongshape")
 # The kinds that can lose the answer of a write the server already applied.

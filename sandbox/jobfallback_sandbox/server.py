@@ -15,6 +15,7 @@ an "after" hook the effect stays and the client gets the error instead of the an
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
 import threading
@@ -26,8 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from jobfallback.logs import get_logger
-from jobfallback.sandbox.api import (
+from jobfallback_sandbox.api import (
     ENDPOINTS,
     UNKNOWN_ENDPOINT,
     Handler,
@@ -39,12 +39,12 @@ from jobfallback.sandbox.api import (
     resolve,
     split_target,
 )
-from jobfallback.sandbox.faults import Fault, FaultInjector, FaultPolicy, fault_reply
-from jobfallback.sandbox.profiles import ProfileSpec
-from jobfallback.sandbox.state import SandboxError, SandboxState
-from jobfallback.sandbox.vendor import served
+from jobfallback_sandbox.faults import Fault, FaultInjector, FaultPolicy, fault_reply
+from jobfallback_sandbox.profiles import ProfileSpec
+from jobfallback_sandbox.state import SandboxError, SandboxState
+from jobfallback_sandbox.vendor import served
 
-logger = get_logger("sandbox")
+logger = logging.getLogger("jobfallback_sandbox")
 HookWhen = Literal["before", "after"]
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 

@@ -16,11 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from jobfallback.errors import UsageError
-from jobfallback.models import FallbackConfigSpec
-from jobfallback.sandbox.profiles import ProfileSpec
-from jobfallback.sandbox.state import SandboxState
-from jobfallback.sandbox.vendor import Obj, RunStatus
+from jobfallback_sandbox.configs import ConfigError, config_entry
+from jobfallback_sandbox.profiles import ProfileSpec
+from jobfallback_sandbox.state import SandboxState
+from jobfallback_sandbox.vendor import Obj, RunStatus
 
 SOURCE_CLUSTER = "src-cluster"
 DESTINATION_CLUSTER = "dst-cluster"
@@ -29,6 +28,10 @@ FRESH_AGE_MINUTES = (0.0, 10.0)
 _MINUTE_MS = 60_000
 # A safe loader; libyaml's when present: ten times faster, and tests load the demo a lot.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ScenarioError(Exception):
+    """A scenario (or fleet) the sandbox cannot build; the message says what and where."""
 
 
 class _FileModel(BaseModel):
@@ -64,11 +67,12 @@ class _Scenario(_FileModel):
     clusters: list[str]
     workspaces: list[_Workspace]
     applications: list[_Application] = Field(default_factory=list)
-    configs: list[FallbackConfigSpec] = Field(default_factory=list)
+    # Checked by config_entry (configs.py): plain dicts in the file format.
+    configs: list[Any] = Field(default_factory=list)
 
 
 def _builtin_dir() -> Any:
-    return resources.files("jobfallback.sandbox").joinpath("scenarios")
+    return resources.files("jobfallback_sandbox").joinpath("scenarios")
 
 
 def builtin_scenarios() -> list[str]:
@@ -83,13 +87,8 @@ def _read(name_or_path: str) -> str:
     path = Path(name_or_path)
     if not path.is_file():
         names = ", ".join(builtin_scenarios())
-        raise UsageError(f"scenario {name_or_path!r} is neither a built-in ({names}) nor a file")
+        raise ScenarioError(f"scenario {name_or_path!r} is neither a built-in ({names}) nor a file")
     return path.read_text(encoding="utf-8")
-
-
-def _config_dict(spec: FallbackConfigSpec) -> Obj:
-    """A config as `configs import` reads it: camelCase, unset fields left out."""
-    return spec.file_entry()
 
 
 def load_scenario(
@@ -101,16 +100,24 @@ def load_scenario(
     try:
         scenario = _Scenario.model_validate(yaml.load(text, Loader=_YamlLoader))  # noqa: S506
     except yaml.YAMLError as exc:
-        raise UsageError(f"scenario {name_or_path}: not valid YAML/JSON ({exc})") from None
+        raise ScenarioError(f"scenario {name_or_path}: not valid YAML/JSON ({exc})") from None
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "top level"
-        raise UsageError(f"scenario {name_or_path}: {where}: {error['msg']}") from None
+        raise ScenarioError(f"scenario {name_or_path}: {where}: {error['msg']}") from None
+    configs: list[Obj] = []
+    for index, raw in enumerate(scenario.configs):
+        try:
+            configs.append(config_entry(raw))
+        except ConfigError as exc:
+            where = f"configs.{index}" + (f".{exc.key}" if exc.key else "")
+            raise ScenarioError(f"scenario {name_or_path}: {where}: {exc.reason}") from None
     state = SandboxState(now_ms=now_ms, profiles=profiles)
     try:
         _build(state, scenario)
     except ValueError as exc:  # a dangling or repeated id
-        raise UsageError(f"scenario {name_or_path}: {exc}") from None
+        raise ScenarioError(f"scenario {name_or_path}: {exc}") from None
+    state.configs = configs
     return state
 
 
@@ -139,7 +146,6 @@ def _build(state: SandboxState, scenario: _Scenario) -> None:
                 command=run.command,
                 params=run.params,
             )
-    state.configs = [_config_dict(spec) for spec in scenario.configs]
 
 
 def generate_fleet(
@@ -224,15 +230,15 @@ def fleet_configs(state: SandboxState) -> list[Obj]:
     if not destinations:
         return []
     return [
-        _config_dict(
-            FallbackConfigSpec(
-                name=f"fleet-{src['name']}",
-                source_cluster_id=SOURCE_CLUSTER,
-                source_workspace_id=src["id"],
-                destination_cluster_id=DESTINATION_CLUSTER,
-                destination_workspace_id=dst["id"],
-                destination_workspace_fqn=dst["fqn"],
-            )
+        config_entry(
+            {
+                "name": f"fleet-{src['name']}",
+                "sourceClusterId": SOURCE_CLUSTER,
+                "sourceWorkspaceId": src["id"],
+                "destinationClusterId": DESTINATION_CLUSTER,
+                "destinationWorkspaceId": dst["id"],
+                "destinationWorkspaceFqn": dst["fqn"],
+            }
         )
         for src, dst in zip(sources, _cycle(destinations, len(sources)), strict=True)
     ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jobfallback.sandbox.profiles import (
+from jobfallback_sandbox.profiles import (
     ALIAS_NAME,
     FRACTIONAL_TIMES,
     IGNORE_OFFSET,
@@ -30,7 +30,7 @@ from jobfallback.sandbox.profiles import (
     ProfileSpec,
     ServerProfile,
 )
-from jobfallback.sandbox.vendor import (
+from jobfallback_sandbox.vendor import (
     ACCOUNT_ID,
     ENDED,
     TERMINABLE,

@@ -7,6 +7,11 @@ api.py        the endpoints of docs/truefoundry-api.md (routing, filters, paging
 faults.py     seeded fault injection
 server.py     SandboxServer: the HTTP/1.1 server, latency, faults, hooks
 scenarios.py  the demo and scenario files, generated fleets and their configs
+configs.py    the fallback configs a scenario carries, checked as plain dicts
+cli.py        the `jobfallback-sandbox` command (also `jobfallback sandbox` when installed)
+
+Its own distribution (sandbox/pyproject.toml, `pip install 'jobfallback[sandbox]'`), kept out of
+the product's wheel and image: it imports nothing from `jobfallback`.
 
 Every answer carries every field the SDK's response models require, with the SDK's types
 (a run's `deploymentVersion` is a string, its `createdAt` a number of epoch milliseconds).
@@ -15,7 +20,7 @@ has no such field (`SandboxState.alias_of(run_id)` tells tests). A run's trigger
 served as an extra field, except under vendor-sparse.
 
 Server profiles (`SandboxState(profiles=...)`, `SandboxServer(..., profiles=...)`,
-`load_scenario`/`generate_fleet(..., profiles=...)`, `jobfallback sandbox serve --profile
+`load_scenario`/`generate_fleet(..., profiles=...)`, `jobfallback-sandbox serve --profile
 a,b`); they combine, except the two naming ones, and alias-name is the default:
 
 alias-name        a triggered run is named by its alias (a repeated alias gets "-2", ...), and
@@ -46,12 +51,17 @@ vendor-sparse     every object keeps only what the SDK requires plus its identit
                   served as stored.
 """
 
-from jobfallback.sandbox.faults import FAULT_KINDS
-from jobfallback.sandbox.profiles import PROFILES, ServerProfile
-from jobfallback.sandbox.scenarios import fleet_configs, generate_fleet, load_scenario
-from jobfallback.sandbox.server import HookContext, SandboxServer
-from jobfallback.sandbox.state import SandboxError, SandboxState
-from jobfallback.sandbox.vendor import RunStatus
+from jobfallback_sandbox.faults import FAULT_KINDS
+from jobfallback_sandbox.profiles import PROFILES, ServerProfile
+from jobfallback_sandbox.scenarios import (
+    ScenarioError,
+    fleet_configs,
+    generate_fleet,
+    load_scenario,
+)
+from jobfallback_sandbox.server import HookContext, SandboxServer
+from jobfallback_sandbox.state import SandboxError, SandboxState
+from jobfallback_sandbox.vendor import RunStatus
 
 __all__ = [
     "FAULT_KINDS",
@@ -61,6 +71,7 @@ __all__ = [
     "SandboxError",
     "SandboxServer",
     "SandboxState",
+    "ScenarioError",
     "ServerProfile",
     "fleet_configs",
     "generate_fleet",

@@ -33,10 +33,10 @@ from jobfallback.move import (
     next_step,
 )
 from jobfallback.provenance import LABEL_ORIGIN_JOB
-from jobfallback.sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 from jobfallback.store import Store
 from jobfallback.store.lock import LockLost
 from jobfallback.truefoundry import TrueFoundryClient, run_alias
+from jobfallback_sandbox import HookContext, SandboxError, SandboxServer, SandboxState
 
 pytestmark = pytest.mark.anyio
 
@@ -593,19 +593,24 @@ async def test_a_source_terminated_by_anyone_after_our_trigger_is_done(
 ) -> None:
     outcome = await resume_with_copy(sandbox, store, config, RunStatus.TERMINATED)
     assert outcome.outcome == Outcome.MOVED
+    assert RunStatus.TERMINATED in outcome.detail
+    assert (journal(store).state, journal(store).error) == (MoveState.DONE, None)
     assert sandbox.request_counts["terminate"] == 0
-    assert [c["status"] for c in copies(sandbox.state)] != [RunStatus.TERMINATION_REQUESTED]
+    assert [c["status"] for c in copies(sandbox.state)] == [RunStatus.RUNNING]
 
 
+@pytest.mark.parametrize("status", [RunStatus.RUNNING, RunStatus.SCHEDULED])
 async def test_a_source_that_started_on_its_own_stops_our_copy(
-    sandbox: SandboxServer, store: Store, config: FallbackConfig
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, status: str
 ) -> None:
-    outcome = await resume_with_copy(sandbox, store, config, RunStatus.RUNNING)
-    assert outcome.outcome == Outcome.SKIPPED
-    assert outcome.detail == "source run is RUNNING on its own; the destination copy was terminated"
-    assert source_status(sandbox.state) == RunStatus.RUNNING
+    outcome = await resume_with_copy(sandbox, store, config, status)
+    assert (outcome.source_run_id, outcome.outcome) == (SOURCE_ID, Outcome.SKIPPED)
+    assert outcome.detail == (
+        f"source run is {status} on its own; the destination copy was terminated"
+    )
+    assert source_status(sandbox.state) == status
     assert [c["status"] for c in copies(sandbox.state)] == [RunStatus.TERMINATION_REQUESTED]
-    assert journal(store).state == MoveState.SKIPPED
+    assert (journal(store).state, journal(store).error) == (MoveState.SKIPPED, outcome.detail)
 
 
 @pytest.mark.parametrize("status", [RunStatus.UNKNOWN, RunStatus.FAILED, "CANCELLED"])
@@ -623,8 +628,10 @@ async def test_a_running_source_after_our_terminate_is_parked_with_both_alive(
 ) -> None:
     outcome = await resume_with_copy(sandbox, store, config, RunStatus.RUNNING, terminate_sent=True)
     assert outcome.outcome == Outcome.PARKED
+    assert "moves abandon" in outcome.detail
+    assert (journal(store).state, journal(store).error) == (MoveState.PARKED, outcome.detail)
     (copy,) = copies(sandbox.state)
-    assert copy["status"] != RunStatus.TERMINATION_REQUESTED
+    assert copy["status"] == RunStatus.RUNNING
     assert source_status(sandbox.state) == RunStatus.RUNNING
 
 
@@ -639,8 +646,9 @@ async def test_an_unclear_source_without_our_terminate_waits(
         "waiting for a status that does"
     )
     assert journal(store).attempts == 1
+    assert (journal(store).state, journal(store).error) == (MoveState.WAITING, outcome.detail)
     (copy,) = copies(sandbox.state)
-    assert copy["status"] != RunStatus.TERMINATION_REQUESTED
+    assert copy["status"] == RunStatus.RUNNING
 
 
 async def test_a_404_on_the_source_while_a_copy_exists_is_retried_not_final(
@@ -654,7 +662,8 @@ async def test_a_404_on_the_source_while_a_copy_exists_is_retried_not_final(
     async with connected(sandbox) as client:
         outcome = await mover(client, store).move(await plan(client, config))
         assert outcome.outcome == Outcome.FAILED, outcome
-        assert journal(store).state == MoveState.FAILED
+        assert "copy exists" in outcome.detail
+        assert (journal(store).state, journal(store).error) == (MoveState.FAILED, outcome.detail)
         assert journal(store).destination_run_name is not None
         store.journal.retry_now(SOURCE_ID)
         again = await mover(client, store).resume(journal(store), config)
@@ -812,3 +821,154 @@ async def test_a_row_taken_over_while_an_attempt_fails_records_nothing_and_does_
     assert "another sweep" in outcome.detail
     row = journal(store)
     assert (row.owner, row.attempts, row.error) == ("pass-second", 0, None)
+
+
+# ------------------------------------------------------------------ the last word on the manifest
+
+
+@pytest.mark.parametrize(
+    ("labels", "max_hops", "detail"),
+    [
+        (
+            {"jobfallback.io/move": "never"},
+            2,
+            "the job is labelled jobfallback.io/move: never; it is not moved",
+        ),
+        (
+            {"jobfallback.io/hop-1": "c.a", "jobfallback.io/hop-2": "c.b"},
+            2,
+            "the job moved 2 time(s) already, the most allowed (--max-hops)",
+        ),
+        (
+            {"jobfallback.io/hop-1": DESTINATION_FQN.replace(":", ".")},
+            5,
+            f"the job was already in {DESTINATION_FQN}; a copy never moves back",
+        ),
+    ],
+)
+async def test_the_move_declines_the_manifest_it_would_copy_when_the_plan_could_not_tell(
+    sandbox: SandboxServer,
+    store: Store,
+    config: FallbackConfig,
+    labels: dict[str, str],
+    max_hops: int,
+    detail: str,
+) -> None:
+    # The plan saw other labels (the version changed since, or it could not read them): the
+    # move checks the manifest it is about to copy and creates nothing.
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        source_manifest(planned)["labels"] = labels
+        outcome = await mover(client, store, policy=MovePolicy(max_hops=max_hops)).move(planned)
+    assert (outcome.outcome, outcome.detail) == (Outcome.SKIPPED, detail)
+    assert not sandbox.request_counts.get("put_app")
+    assert copies(sandbox.state) == []
+    assert (journal(store).state, journal(store).error) == (MoveState.SKIPPED, detail)
+    assert source_status(sandbox.state) == RunStatus.CREATED
+
+
+async def test_one_hop_below_the_limit_still_moves(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        source_manifest(planned)["labels"] = {"jobfallback.io/hop-1": "c.a"}
+        outcome = await mover(client, store, policy=MovePolicy(max_hops=2)).move(planned)
+    assert_moved_once(outcome, store, sandbox.state)
+
+
+async def test_a_patch_the_real_manifest_cannot_take_parks_the_move(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    patched = store.configs.update(config.id, {"manifest_patch": {"env": {"ON_FALLBACK": "1"}}})
+    async with connected(sandbox) as client:
+        planned = await plan(client, patched)
+        source_manifest(planned)["labels"] = {"team": 5}  # a label that is not a text
+        outcome = await mover(client, store).move(planned)
+    detail = (
+        f"config {config.id}'s manifestPatch breaks this job's manifest: labels.team: must be a "
+        f"text; fix the patch, then `jobfallback moves retry {SOURCE_ID}`"
+    )
+    assert (outcome.outcome, outcome.detail) == (Outcome.PARKED, detail)
+    assert not sandbox.request_counts.get("put_app")
+    assert journal(store).manifest_patch == {"env": {"ON_FALLBACK": "1"}}
+
+
+async def test_a_patched_copy_of_a_job_with_params_moves(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig
+) -> None:
+    # The demo job declares params (a list in a job manifest): a patch leaves them as they are.
+    patched = store.configs.update(config.id, {"manifest_patch": {"env": {"ON_FALLBACK": "1"}}})
+    async with connected(sandbox) as client:
+        planned = await plan(client, patched)
+        outcome = await mover(client, store).move(planned)
+    assert_moved_once(outcome, store, sandbox.state)
+    destination = sandbox.state.application_by_name(DESTINATION_WS, JOB_NAME)
+    assert destination is not None
+    manifest = destination["deployment"]["manifest"]
+    assert manifest["env"]["ON_FALLBACK"] == "1"
+    assert manifest["params"] == source_manifest(planned)["params"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "ours"),
+    [
+        # A copy of the same origin job made along another chain (A -> B -> C): ours to add to.
+        ({"jobfallback.io/source-application-id": "app-copy-in-b", LABEL_ORIGIN_JOB: JOB}, True),
+        # The same origin label without a source job label is no copy of ours: never touched.
+        ({LABEL_ORIGIN_JOB: JOB}, False),
+        # A copy of another origin: never touched.
+        (
+            {"jobfallback.io/source-application-id": "app-x", LABEL_ORIGIN_JOB: "app-other"},
+            False,
+        ),
+    ],
+)
+async def test_copies_of_one_origin_share_a_destination_application(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, labels: Obj, ours: bool
+) -> None:
+    existing = sandbox.state.add_application(
+        workspace_id=DESTINATION_WS,
+        name=JOB_NAME,
+        manifest={"image": {"type": "image"}, "labels": labels},
+    )
+    async with connected(sandbox) as client:
+        outcome = await mover(client, store).move(await plan(client, config))
+    after = sandbox.state.application_by_name(DESTINATION_WS, JOB_NAME)
+    assert after is not None
+    if ours:
+        assert_moved_once(outcome, store, sandbox.state)
+        assert after["id"] == existing["id"]
+        assert after["deployment"]["id"] != existing["deployment"]["id"]  # a version of its own
+    else:
+        assert outcome.outcome == Outcome.PARKED
+        assert after["deployment"]["id"] == existing["deployment"]["id"]
+        assert sandbox.request_counts["put_app"] == 0
+
+
+def test_a_manifest_that_names_no_workspace_as_text_gets_no_hop_label() -> None:
+    for odd in (None, 5):
+        manifest: Obj = {"name": "j", "workspace_fqn": odd, "labels": {}}
+        labels = destination_manifest(manifest, "c:d", a_record())["labels"]
+        assert not any(key.startswith("jobfallback.io/hop-") for key in labels)
+
+
+@pytest.mark.parametrize(
+    ("version", "detail"),
+    [
+        (None, f"run {SOURCE_NAME} names neither its deployment nor its version"),
+        ("99", f"job {JOB_NAME} lists no version 99"),
+    ],
+)
+async def test_a_run_whose_version_cannot_be_found_fails_naming_it(
+    sandbox: SandboxServer, store: Store, config: FallbackConfig, version: str | None, detail: str
+) -> None:
+    async with connected(sandbox) as client:
+        planned = await plan(client, config)
+        planned.run.deployment_id = None
+        planned.run.deployment_version = version
+        planned.application.deployment = None  # nothing to seed the versions from
+        outcome = await mover(client, store).move(planned)
+    assert outcome.outcome == Outcome.FAILED
+    assert detail in outcome.detail
+    assert not sandbox.request_counts.get("put_app")

@@ -21,7 +21,7 @@ from jobfallback.plan import (
     saturated_destinations,
 )
 from jobfallback.shard import Shard
-from tests.core.test_plan import NOW, app, config, run
+from tests.test_plan import NOW, app, config, run
 
 NO_CAPS = Limits(max_moves=None, per_destination=None, per_source=None)
 
@@ -289,7 +289,8 @@ def test_a_whole_listing_records_its_oldest_created_run_for_saturation() -> None
         group,
         [
             Listing(
-                app("app-1"), [run("new", 5), run("old", 30), run("done", 99, status="FINISHED")]
+                app("app-1"),
+                [run("old", 30), run("new", 5), run("mid", 20), run("done", 99, status="FINISHED")],
             )
         ],
         now=NOW,
@@ -383,6 +384,7 @@ def test_the_run_asked_about_is_sighted_stuck_or_not() -> None:
     assert young.sighting.reason == "generic config 1 (the only one for this source)"
     assert [c.id for c in young.sighting.chain] == [1]
     assert young.sighting.group is group
+    assert young.sighting.application.id == "app-1"
     by_name = plan_source(group, listing, now=NOW, default_threshold_minutes=60, focus="run-old")
     assert by_name.sighting is not None
     assert (by_name.sighting.run.id, by_name.sighting.stuck) == ("old", True)
@@ -391,3 +393,13 @@ def test_the_run_asked_about_is_sighted_stuck_or_not() -> None:
         plan_source(group, listing, now=NOW, default_threshold_minutes=60, focus="x").sighting
         is None
     )
+
+
+def test_a_dense_config_graph_reports_at_most_twenty_cycles() -> None:
+    workspaces = [f"ws-{n}" for n in range(6)]
+    configs = [
+        config(n, src_ws=a, dst_ws=b)
+        for n, (a, b) in enumerate(((a, b) for a in workspaces for b in workspaces if a != b), 1)
+    ]
+    assert len(config_cycles(configs)) == 20
+    assert len(config_cycles(configs, limit=50)) == 50

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jobfallback.sandbox.profiles import VENDOR_SPARSE, ServerProfile
+from jobfallback_sandbox.profiles import VENDOR_SPARSE, ServerProfile
 
 Obj = dict[str, Any]
 

@@ -10,10 +10,10 @@ import pytest
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, MoveState, RunStatus
 from jobfallback.move import MovePolicy
 from jobfallback.plan import Limits
-from jobfallback.sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
 from jobfallback.store import MoveJournal, Store
 from jobfallback.sweep import SweepOptions, SweepResult, run_pass
 from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient
+from jobfallback_sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
 from tests.fixtures.copies import copies_of
 
 pytestmark = pytest.mark.anyio

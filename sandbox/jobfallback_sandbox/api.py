@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from jobfallback.sandbox.state import RUN_SORT_FIELDS, RunQuery, SandboxError, SandboxState
-from jobfallback.sandbox.vendor import Obj, envelope, served
+from jobfallback_sandbox.state import RUN_SORT_FIELDS, RunQuery, SandboxError, SandboxState
+from jobfallback_sandbox.vendor import Obj, envelope, served
 
 API_PREFIX = "/api/svc/v1"
 DEFAULT_LIMIT = 100

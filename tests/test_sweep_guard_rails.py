@@ -13,13 +13,13 @@ import pytest
 from jobfallback.breaker import BreakerPolicy
 from jobfallback.models import FallbackConfig, FallbackConfigSpec, MoveState, RunStatus
 from jobfallback.plan import Hold, Limits
-from jobfallback.sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
 from jobfallback.shard import Shard
 from jobfallback.store import Store
 from jobfallback.sweep import SweepOptions, SweepResult, run_pass
 from jobfallback.truefoundry import RetryPolicy, TrueFoundryClient
-from tests.core.test_sweep_pass import BACK_TO_BACK, stored
+from jobfallback_sandbox import HookContext, SandboxServer, SandboxState, generate_fleet
 from tests.fixtures.copies import copies_of
+from tests.test_sweep import BACK_TO_BACK, stored
 
 pytestmark = pytest.mark.anyio
 

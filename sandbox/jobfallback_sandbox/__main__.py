@@ -1,0 +1,5 @@
+"""`python -m jobfallback_sandbox`: the `jobfallback-sandbox` command."""
+
+from jobfallback_sandbox.cli import main
+
+main()
