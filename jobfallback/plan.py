@@ -370,6 +370,12 @@ class Facts:
     saturated: Mapping[str, str] = field(default_factory=dict)
     breaker: str | None = None  # why the breaker is open; None: closed
 
+    def other_moves(self, application_id: str, run_id: str) -> dict[str, datetime]:
+        """The job's moves within the cooldown but this run's own (its earlier attempt is no
+        cooldown): run id -> when."""
+        moved = self.moved_recently.get(application_id, {})
+        return {run: at for run, at in moved.items() if run != run_id}
+
 
 def _hold(candidate: Candidate, facts: Facts, limits: Limits) -> tuple[Hold, str] | PlannedMove:
     """One candidate's decision before the caps: held (and why), or its move."""
@@ -382,8 +388,8 @@ def _hold(candidate: Candidate, facts: Facts, limits: Limits) -> tuple[Hold, str
     hops = visited(labels)
     if len(hops) >= limits.max_hops:
         return Hold.HOP_LIMIT, f"moved {len(hops)} time(s) already; --max-hops is {limits.max_hops}"
-    others = facts.moved_recently.get(candidate.application.id, {})
-    last = max((t for run, t in others.items() if run != candidate.run.id), default=None)
+    others = facts.other_moves(candidate.application.id, candidate.run.id)
+    last = max(others.values(), default=None)
     if last is not None:
         until = last + timedelta(minutes=limits.cooldown_minutes)
         return Hold.COOLDOWN, (

@@ -236,8 +236,7 @@ def _guard_rails(settings: Settings, result: SweepResult, sighting: Sighting | N
     moved: dict[str, datetime] = {}
     destinations: set[str] = set()
     if sighting is not None:
-        moved = dict(facts.moved_recently.get(sighting.application.id, {}))
-        moved.pop(sighting.run.id, None)  # its own earlier attempt is not a cooldown
+        moved = facts.other_moves(sighting.application.id, sighting.run.id)
         destinations = {c.destination_workspace_id for c in sighting.chain}
     return GuardRails(
         max_moves=limits.max_moves,
